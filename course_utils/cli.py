@@ -1,0 +1,125 @@
+"""The ``course`` command line.
+
+    course assign [--check]                 generate labs/ from solutions/ (or check they are in sync)
+    course data fetch|add|list ...          manage the data cache
+    course nb run NOTEBOOK...               execute notebooks headless and save their outputs
+
+Sub-commands of other modules register themselves through a ``register(subparsers)`` function;
+their modules are listed in ``PLUGINS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+__all__ = ["main", "build_parser"]
+
+PLUGINS: list[str] = [
+]
+
+
+def _cmd_assign(args: argparse.Namespace) -> int:
+    from .assign import AssignError, assign_all
+    try:
+        touched = assign_all(args.solutions, args.labs, check=args.check)
+    except AssignError as exc:
+        print(f"course assign: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        if touched:
+            print("labs/ is out of date with solutions/; run `course assign` to regenerate:", file=sys.stderr)
+            for p in touched:
+                print(f"  {p}", file=sys.stderr)
+            return 1
+        print("labs/ is in sync with solutions/")
+        return 0
+    for p in touched:
+        print(f"wrote {p}")
+    if not touched:
+        print("labs/ already up to date")
+    return 0
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from .data.corpora import CORPORA, CorpusNotAvailable, add_corpus, corpus_path, fetch_corpus
+    from .data.download import ChecksumError, cache_dir
+    try:
+        if args.data_cmd == "fetch":
+            path = fetch_corpus(args.name, url=args.url)
+            print(f"downloaded {args.name} to {path} (sha256 verified)")
+        elif args.data_cmd == "add":
+            path = add_corpus(args.name, args.path)
+            print(f"registered {args.name}: {path} (sha256 verified)")
+        else:
+            print(f"cache: {cache_dir()}")
+            for name in sorted(CORPORA):
+                p = corpus_path(name)
+                print(f"  {name:12s} {'cached' if p.exists() else 'missing'}  {p}")
+            print("  python       built from this machine's Python standard library")
+            print("  c            built from this machine's C headers (/usr/include)")
+    except (CorpusNotAvailable, ChecksumError, FileNotFoundError, ValueError) as exc:
+        print(f"course data {args.data_cmd}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_nb_run(args: argparse.Namespace) -> int:
+    from .notebooks import NotebookError, execute_notebook
+    status = 0
+    for path in args.notebooks:
+        try:
+            _, seconds = execute_notebook(path, timeout=args.timeout)
+            print(f"{path}: executed in {seconds:.1f} s")
+        except NotebookError as exc:
+            print(f"course nb run: {exc}", file=sys.stderr)
+            status = 2
+        except Exception as exc:  # nbclient's CellExecutionError carries the traceback text
+            print(f"{path}: failed\n{exc}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="course", description="Visualising CNNs and RNNs: course tools")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("assign", help="generate labs/ from solutions/")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 and name the stale labs")
+    p.add_argument("--solutions", type=Path, default=None, help="folder of solution notebooks")
+    p.add_argument("--labs", type=Path, default=None, help="folder of generated labs")
+    p.set_defaults(func=_cmd_assign)
+
+    p = sub.add_parser("data", help="manage the data cache")
+    dsub = p.add_subparsers(dest="data_cmd", required=True, metavar="ACTION")
+    f = dsub.add_parser("fetch", help="download a corpus into the cache (checksum verified)")
+    f.add_argument("name", choices=["shakespeare"])
+    f.add_argument("--url", default=None, help="download from this address instead of the canonical one")
+    a = dsub.add_parser("add", help="register a local copy of a corpus (checksum verified)")
+    a.add_argument("name", choices=["shakespeare"])
+    a.add_argument("path", type=Path)
+    dsub.add_parser("list", help="show the cache")
+    p.set_defaults(func=_cmd_data)
+
+    p = sub.add_parser("nb", help="notebook tools")
+    nsub = p.add_subparsers(dest="nb_cmd", required=True, metavar="ACTION")
+    r = nsub.add_parser("run", help="execute notebooks headless and save outputs (normalised)")
+    r.add_argument("notebooks", nargs="+", type=Path)
+    r.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    r.set_defaults(func=_cmd_nb_run)
+
+    for name in PLUGINS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
