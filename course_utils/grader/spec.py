@@ -67,7 +67,6 @@ def compare_close(got: Any, expected: Any, tol: float = 1e-6, path: str = "outpu
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
             n = len(got) if isinstance(got, (tuple, list)) else None
             return False, f"{path}: expected a tuple of {len(expected)} values, got {_describe(got) if n is None else f'{n} values'}"
-        worst = 0.0
         for i, (g, e) in enumerate(zip(got, expected)):
             ok, msg = compare_close(g, e, tol, f"{path}[{i}]")
             if not ok:
@@ -122,7 +121,8 @@ def expect_close(name: str, got: Any, expected: Any, tol: float = 1e-6, verbose:
         raise CheckFailed(f"{name}: contains NaN or inf")
     err = rel_error(g, e)
     if verbose:
-        print(f"  {name}: relative error {err:.2e} (tolerance {tol:.0e}) {'ok' if err <= tol else 'TOO LARGE'}")
+        shown = "< 1e-12" if err < 1e-12 else f"{err:.1e}"  # stable text for tiny round-off differences
+        print(f"  {name}: relative error {shown} (tolerance {tol:.0e}) {'ok' if err <= tol else 'TOO LARGE'}")
     if err > tol:
         raise CheckFailed(f"{name}: relative error {err:.2e} is above the tolerance {tol:.0e}")
     return err

@@ -40,12 +40,13 @@ def check_question(lab_id: str, qid: str, namespace: Mapping[str, Any]) -> bool:
     if missing:
         print(f"{qid} ({q.title}): define {', '.join(missing)} first (run the cell that defines it).")
         return False
-    print(f"{qid} ({q.title}, {q.points:g} points): running public checks")
+    print(f"{qid} ({q.title}, {q.points:g} point{'s' if q.points != 1 else ''}): running public checks")
     try:
         q.public_check(namespace)
     except NotImplementedError:
+        # let it propagate: the traceback points at the stub, and "Run All" stops there
         print(f"{qid}: not implemented yet -- replace 'raise NotImplementedError' with your code.")
-        return False
+        raise
     except CheckFailed as exc:
         print(f"{qid}: FAILED -- {exc}")
         return False
@@ -62,8 +63,8 @@ def for_lab(lab_id: str) -> tuple[Callable[[str], bool], Callable[..., Any]]:
     """Return ``(check, submit)`` bound to one lab."""
     get_lab(lab_id)  # fail early on a typo
 
-    def check(qid: str) -> bool:
-        return check_question(lab_id, qid, _user_namespace())
+    def check(qid: str) -> None:
+        check_question(lab_id, qid, _user_namespace())
 
     def submit(path: str | None = None, student: str | None = None):
         from .submit import submit_notebook  # provided by the grader implementation
