@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	@echo "course environment ready in $(VENV)/ (kernel: $(KERNEL))"
 
 # LAB_ARGS passes options to JupyterLab, e.g. make lab LAB_ARGS="--no-browser --port=8899"
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: setup
-	$(VENV)/bin/jupyter lab --notebook-dir="$(CURDIR)" $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab --notebook-dir="$(CURDIR)" $(ROOT_FLAG) $(LAB_ARGS)
 
 test: setup
 	$(PY) -m pytest -n $(JOBS) --dist loadfile tests

@@ -72,10 +72,15 @@ def _missing_message(spec: CorpusSpec, reason: str) -> str:
     )
 
 
-def fetch_corpus(name: str, url: str | None = None, progress: bool = True) -> Path:
-    """Download corpus ``name`` into the cache (verifying its SHA-256) and return its path."""
+def fetch_corpus(name: str, url: str | None = None, progress: bool = True, force: bool = False) -> Path:
+    """Download corpus ``name`` into the cache (verifying its SHA-256) and return its path.
+
+    A cached copy whose checksum matches is kept as it is unless ``force`` is true.
+    """
     spec = _spec(name)
     dest = cache_dir() / spec.filename
+    if dest.exists() and not force and sha256_file(dest) == spec.sha256:
+        return dest
     try:
         return download_file(url or spec.url, dest, spec.sha256, progress=progress)
     except (URLError, TimeoutError, ConnectionError) as exc:

@@ -9,9 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 __all__ = ["DigitsSplit", "load_digits_split"]
 
@@ -26,10 +23,15 @@ class DigitsSplit:
     X_test: np.ndarray
     y_test: np.ndarray
 
-    def tensors(self, split: str, device: str | torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Return ``(X, y)`` of one split (``"train"``, ``"val"`` or ``"test"``) as tensors on ``device``."""
+    def tensors(self, split: str, device=None):
+        """Return ``(X, y)`` of one split (``"train"``, ``"val"`` or ``"test"``) as torch tensors on ``device``.
+
+        X is (N, 8, 8) float32, y is (N,) int64; ``device`` defaults to :func:`course_utils.runtime.get_device`.
+        """
         if split not in ("train", "val", "test"):
             raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+        import torch
+
         from ..runtime import get_device
         dev = get_device(device)
         X, y = getattr(self, f"X_{split}"), getattr(self, f"y_{split}")
@@ -49,6 +51,9 @@ def load_digits_split(val_fraction: float = 0.15, test_fraction: float = 0.2, se
     """
     if not (0 < test_fraction < 1 and 0 <= val_fraction < 1 and val_fraction + test_fraction < 1):
         raise ValueError("need 0 < test_fraction < 1, 0 <= val_fraction < 1 and val_fraction + test_fraction < 1")
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
     digits = load_digits()
     X = (digits.images / 16.0).astype(np.float32)
     y = digits.target.astype(np.int64)
