@@ -66,3 +66,11 @@ def test_malformed_notebooks_give_clear_errors(tmp_path):
     big.write_text(nbformat.writes(nbformat.v4.new_notebook()))
     with pytest.raises(NotebookError, match="larger than"):
         read_notebook(big, max_bytes=10)
+
+
+def test_setup_is_idempotent():
+    """A second `make setup` has nothing to do (`make -q` exits 0 when the target is up to date)."""
+    import subprocess
+    if not (ROOT / ".venv" / ".course-installed").exists():
+        pytest.skip("environment not built with make setup")
+    assert subprocess.run(["make", "-q", "setup"], cwd=ROOT).returncode == 0
