@@ -25,7 +25,7 @@ lab: setup
 
 test: setup
 	$(PY) -m pytest -n $(JOBS) --dist loadfile tests
-	$(PY) -m pytest -n $(JOBS) --dist loadfile --nbval --nbval-current-env \
+	COURSE_HEADLESS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval --nbval-current-env \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:randomly lectures solutions
 	$(VENV)/bin/course assign --check
 
