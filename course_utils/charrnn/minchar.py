@@ -25,7 +25,7 @@ import numpy as np
 
 from .clipping import clip_by_value
 
-__all__ = ["PARAM_NAMES", "Hyperparameters", "init_params", "loss_fun", "sample", "adagrad_update",
+__all__ = ["PARAM_NAMES", "Hyperparameters", "init_params", "loss_fun", "sample", "prime_and_sample", "adagrad_update",
            "initial_smooth_loss", "update_smooth_loss"]
 
 Params = dict[str, np.ndarray]
@@ -68,10 +68,11 @@ def init_params(vocab_size: int, hidden_size: int = 100, rng: np.random.Generato
     return {k: v.astype(dtype) for k, v in params.items()}
 
 
-def _check_ids(ids: Sequence[int], vocab_size: int, what: str) -> None:
-    for i in ids:
-        if not 0 <= int(i) < vocab_size:
-            raise ValueError(f"{what} contain id {int(i)}, outside the vocabulary 0..{vocab_size - 1}")
+def _check_ids(ids: Sequence[int] | np.ndarray, vocab_size: int, what: str) -> None:
+    a = np.asarray(ids)
+    if a.size and (a.dtype.kind not in "iu" or a.min() < 0 or a.max() >= vocab_size):
+        raise ValueError(f"{what} must be integer ids in 0..{vocab_size - 1}, got "
+                         f"{a.dtype} values in {a.min()}..{a.max()}")
 
 
 def loss_fun(inputs: Sequence[int], targets: Sequence[int], hprev: np.ndarray, params: Params,
@@ -153,6 +154,25 @@ def sample(h: np.ndarray, seed_ix: int, n: int, params: Params, rng: np.random.G
         x[ix] = 1
         ixes.append(ix)
     return ixes
+
+
+def prime_and_sample(params: Params, prime_ids: Sequence[int] | np.ndarray, n: int,
+                     rng: np.random.Generator | None = None, temperature: float = 1.0,
+                     top_k: int | None = None) -> list[int]:
+    """Feed the priming characters through the network from a zero state, then :func:`sample` ``n`` more.
+
+    The last priming character is the seed of the sample. Returns the ``n`` sampled ids only.
+    Raises ``ValueError`` for an empty prime.
+    """
+    prime_ids = np.asarray(prime_ids, dtype=np.int64)
+    if prime_ids.size == 0:
+        raise ValueError("the prime text is empty: give at least one character to start from")
+    Wxh, Whh, bh = params["Wxh"], params["Whh"], params["bh"]
+    _check_ids(prime_ids, Wxh.shape[1], "the prime text")
+    h = np.zeros((Whh.shape[0], 1), dtype=Whh.dtype)
+    for ix in prime_ids[:-1]:
+        h = np.tanh(Wxh[:, ix:ix + 1] + Whh @ h + bh)    # Wxh @ onehot(ix) is column ix
+    return sample(h, int(prime_ids[-1]), n, params, rng, temperature=temperature, top_k=top_k)
 
 
 def adagrad_update(params: Params, grads: Params, memory: Params, learning_rate: float = 0.1,
