@@ -18,6 +18,7 @@ from pathlib import Path
 __all__ = ["main", "build_parser"]
 
 PLUGINS: list[str] = [
+    "course_utils.charrnn.cli",
 ]
 
 
