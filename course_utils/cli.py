@@ -19,6 +19,7 @@ __all__ = ["main", "build_parser"]
 
 PLUGINS: list[str] = [
     "course_utils.charrnn.cli",
+    "course_utils.grader.cli",
 ]
 
 

@@ -1,11 +1,14 @@
 """Find the :class:`~course_utils.grader.spec.LabSpec` of every lab.
 
-Each module ``course_utils/grader/labs/labNN_*.py`` defines ``LAB = LabSpec(...)``.
+Each module ``course_utils/grader/labs/labNN_*.py`` defines ``LAB = LabSpec(...)``. Extra lab
+modules (an instructor's private labs, test fixtures) can be named, comma-separated, in the
+environment variable ``COURSE_GRADER_LABS`` (importable module names, e.g. ``mylabs.lab09``).
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 
 from . import labs as _labs_pkg
@@ -17,10 +20,12 @@ __all__ = ["get_lab", "all_labs", "lab_ids"]
 def all_labs() -> dict[str, LabSpec]:
     """Every declared lab, by id (``"03_rnn_basics"`` ...), in order."""
     found: dict[str, LabSpec] = {}
-    for mod in sorted(pkgutil.iter_modules(_labs_pkg.__path__), key=lambda m: m.name):
-        if not mod.name.startswith("lab"):
-            continue
-        module = importlib.import_module(f"{_labs_pkg.__name__}.{mod.name}")
+    names = [f"{_labs_pkg.__name__}.{mod.name}"
+             for mod in sorted(pkgutil.iter_modules(_labs_pkg.__path__), key=lambda m: m.name)
+             if mod.name.startswith("lab")]
+    names += [n.strip() for n in os.environ.get("COURSE_GRADER_LABS", "").split(",") if n.strip()]
+    for name in names:
+        module = importlib.import_module(name)
         spec = getattr(module, "LAB", None)
         if isinstance(spec, LabSpec):
             found[spec.lab_id] = spec

@@ -1,0 +1,226 @@
+"""Grade one saved lab notebook: identify the lab, run hidden tests in the sandbox, judge, score.
+
+This is the single grading path used by ``course grade``, ``course validate`` and ``submit()``.
+
+Questions whose cases set ``returns_kwargs`` are judged on ``(return value, {name: value after
+the call})``, and their ``reference`` returns the same pair.
+
+Scoring: each question is worth ``points x (tests passed / tests run)``. A test passes when the
+sandbox returned plain data that the question's ``judge`` accepts against the reference computed
+here, in the grader's process. A timeout or crash ends the question: the tests that had not
+answered yet count as failed, and the sandbox is restarted for the next question.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..notebooks import NotebookError, read_notebook
+from .extract import extract_program
+from .registry import all_labs
+from .sandbox import QuestionAborted, Sandbox, SandboxLimits, describe_isolation
+from .spec import Case, LabSpec, Question
+
+__all__ = ["GRADER_VERSION", "SubmissionError", "QuestionResult", "GradeResult", "identify_lab",
+           "grade_notebook", "grade_safely", "result_from_json", "new_seed"]
+
+GRADER_VERSION = f"{__version__}+grader.1"
+_LAB_FILE = re.compile(r"^(?P<lab>\d\d_[A-Za-z0-9_]+?)_lab$")
+
+
+class SubmissionError(ValueError):
+    """The file cannot be graded (not a notebook, not a lab of this course, the wrong lab ...)."""
+
+
+@dataclass
+class QuestionResult:
+    """The outcome of one question. ``status``: passed, partial, failed, missing, not_implemented,
+    timeout, crashed."""
+    id: str
+    title: str
+    score: float
+    max: float
+    status: str
+    message: str
+    passed: int = 0
+    tests: int = 0
+
+
+@dataclass
+class GradeResult:
+    """Everything a report, the gradebook and ``--json`` need about one graded submission."""
+    lab: str
+    lab_title: str
+    student: str
+    path: str
+    sha256: str
+    seed: int
+    questions: list[QuestionResult]
+    started_at: str
+    finished_at: str
+    duration: float
+    isolation: str
+    notes: list[str] = field(default_factory=list)
+    grader_version: str = GRADER_VERSION
+
+    def __repr__(self) -> str:
+        return f"<GradeResult {self.lab} {self.student}: {self.total:g}/{self.max:g}, seed {self.seed}>"
+
+    @property
+    def total(self) -> float:
+        return round(sum(q.score for q in self.questions), 4)
+
+    @property
+    def max(self) -> float:
+        return round(sum(q.max for q in self.questions), 4)
+
+    def to_json(self) -> dict[str, Any]:
+        """The machine-readable form printed by ``course grade --json``."""
+        return {"student": self.student, "path": self.path, "lab": self.lab, "lab_title": self.lab_title,
+                "total": self.total,
+                "max": self.max, "seed": self.seed, "duration": round(self.duration, 3),
+                "questions": [{"id": q.id, "title": q.title, "score": q.score, "max": q.max, "status": q.status,
+                               "message": q.message, "passed": q.passed, "tests": q.tests}
+                              for q in self.questions],
+                "sha256": self.sha256, "grader_version": self.grader_version,
+                "started_at": self.started_at, "finished_at": self.finished_at,
+                "isolation": self.isolation, "notes": list(self.notes)}
+
+
+def new_seed() -> int:
+    """A fresh grading seed (63 bits from ``secrets``)."""
+    return secrets.randbits(63)
+
+
+def identify_lab(nb: Any, path: str | Path) -> LabSpec:
+    """The lab of a notebook: metadata ``course.lab``, else a file name ``NN_topic_lab.ipynb``."""
+    labs = all_labs()
+    meta = nb.get("metadata", {}).get("course", {})
+    lab_id = meta.get("lab") if isinstance(meta, dict) else None
+    source = "its metadata (course.lab)"
+    if not lab_id:
+        m = _LAB_FILE.match(Path(path).stem)
+        lab_id, source = (m.group("lab"), "its file name") if m else (None, "")
+    if not lab_id:
+        raise SubmissionError(f"{path}: not a lab of this course: the notebook has no course.lab metadata and "
+                              f"its name is not NN_topic_lab.ipynb; submit the lab notebook you were given "
+                              f"(the course's labs are {', '.join(sorted(labs)) or 'none'})")
+    if lab_id not in labs:
+        raise SubmissionError(f"{path}: {source} says lab {lab_id!r}, which is not a lab of this course "
+                              f"(the course's labs are {', '.join(sorted(labs)) or 'none'})")
+    return labs[lab_id]
+
+
+def _question_result(q: Question, cases: list[Case], answers: list[Any], aborted: str | None) -> QuestionResult:
+    passed = 0
+    first_problem = ""
+    for case, ans in zip(cases, answers):
+        if not ans.ok:
+            first_problem = first_problem or f"{case.label or case.func}: {ans.error}"
+            continue
+        got = ans.value if not case.returns_kwargs else (ans.value, {k: ans.after.get(k) for k in case.returns_kwargs})
+        expected = q.reference(case)
+        ok, msg = q.judge(got, expected, case)
+        if ok:
+            passed += 1
+        else:
+            first_problem = first_problem or f"{case.label or case.func}: {msg}"
+    n = len(cases)
+    score = round(q.points * passed / n, 4) if n else 0.0
+    if aborted:
+        status = "timeout" if "time limit" in aborted else "crashed"
+        message = aborted + (f"; {passed} test(s) passed before that" if passed else "")
+    elif passed == n:
+        status, message = "passed", f"all {n} tests passed"
+    elif answers and all(not a.ok and a.error == "not implemented" for a in answers):
+        status, message = "not_implemented", "not implemented yet (the function still raises NotImplementedError)"
+    else:
+        status = "partial" if passed else "failed"
+        message = f"{passed} of {n} tests passed; first problem: {first_problem}"
+    return QuestionResult(q.id, q.title, score, float(q.points), status, message, passed, n)
+
+
+def grade_notebook(path: str | Path, *, student: str | None = None, seed: int | None = None,
+                   expect_lab: str | None = None, limits: SandboxLimits | None = None,
+                   private_paths: tuple[str, ...] = ()) -> GradeResult:
+    """Grade one saved notebook; raise :class:`SubmissionError` when it cannot be graded.
+
+    ``expect_lab`` rejects a notebook of another lab; ``private_paths`` are extra folders hidden
+    from student code (the submission's own folder and the gradebook's are always hidden).
+    """
+    path = Path(path)
+    started = datetime.now(timezone.utc)
+    t0 = time.perf_counter()
+    try:
+        nb = read_notebook(path)
+    except NotebookError as exc:
+        raise SubmissionError(str(exc)) from None
+    lab = identify_lab(nb, path)
+    if expect_lab is not None:
+        want = expect_lab.removesuffix("_lab")
+        if lab.lab_id != want:
+            raise SubmissionError(f"{path}: this is lab {lab.lab_id}, not lab {want}; "
+                                  "submit the notebook of the lab you are being graded on")
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    seed = new_seed() if seed is None else int(seed)
+    rng = np.random.default_rng(seed)
+    all_cases = {q.id: list(q.make_cases(rng)) for q in lab.questions}  # drawn up front: reproducible
+    program = extract_program(nb)
+    defined = program.defined_names()
+    results: list[QuestionResult] = []
+    hidden = (str(path.resolve().parent), *private_paths)
+    with Sandbox(program, limits=limits, private_paths=hidden) as box:
+        for q in lab.questions:
+            cases = all_cases[q.id]
+            missing = [n for n in q.names if n not in defined]
+            if missing:
+                results.append(QuestionResult(q.id, q.title, 0.0, float(q.points), "missing",
+                                              f"your notebook does not define {', '.join(missing)}", 0, len(cases)))
+                continue
+            try:
+                answers, aborted = box.run_cases(cases, q.timeout_s), None
+            except QuestionAborted as exc:
+                answers, aborted = exc.answers, str(exc)
+            results.append(_question_result(q, cases, answers, aborted))
+        notes = list(program.problems) + list(box.load_errors)
+        isolation = describe_isolation(box.mode)
+    return GradeResult(lab=lab.lab_id, lab_title=lab.title, student=student or path.stem, path=str(path),
+                       sha256=sha, seed=seed, questions=results, started_at=started.isoformat(timespec="seconds"),
+                       finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                       duration=time.perf_counter() - t0, isolation=isolation, notes=notes)
+
+
+def grade_safely(path: str, student: str | None = None, seed: int | None = None, expect_lab: str | None = None,
+                 private: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Grade one file for a worker process: ``{"result": to_json()}``, ``{"error": bad input}`` or
+    ``{"fatal": the sandbox failed}`` -- plain, picklable data."""
+    from .sandbox import SandboxError
+    try:
+        r = grade_notebook(path, student=student, seed=seed, expect_lab=expect_lab, private_paths=private)
+    except SubmissionError as exc:
+        return {"error": str(exc)}
+    except SandboxError as exc:
+        return {"fatal": f"{path}: {exc}"}
+    return {"result": r.to_json()}
+
+
+def result_from_json(data: dict[str, Any]) -> GradeResult:
+    """Rebuild a :class:`GradeResult` from :meth:`GradeResult.to_json` (used across processes)."""
+    qs = [QuestionResult(q["id"], q.get("title", q["id"]), q["score"], q["max"], q["status"], q["message"],
+                         q.get("passed", 0), q.get("tests", 0)) for q in data["questions"]]
+    return GradeResult(lab=data["lab"], lab_title=data.get("lab_title", data["lab"]), student=data["student"],
+                       path=data["path"], sha256=data["sha256"], seed=data["seed"], questions=qs,
+                       started_at=data["started_at"], finished_at=data["finished_at"], duration=data["duration"],
+                       isolation=data["isolation"], notes=data.get("notes", []),
+                       grader_version=data.get("grader_version", GRADER_VERSION))
+

@@ -1,0 +1,66 @@
+"""Feedback reports of a graded submission: Markdown, HTML and a plain-text summary.
+
+A report shows, per question, the score, a status and a message written by the grader (test labels,
+shapes, relative errors, exception types) -- never hidden inputs or reference outputs, which are not
+part of :class:`~course_utils.grader.grade.GradeResult` at all. Text that comes from the student's
+process (exception messages) is escaped in HTML and Markdown.
+"""
+
+from __future__ import annotations
+
+import html
+
+from .grade import GradeResult
+
+__all__ = ["to_markdown", "to_html", "to_text"]
+
+_ICON = {"passed": "✅", "partial": "🟡", "failed": "❌", "missing": "❌", "not_implemented": "⬜",
+         "timeout": "⏱️", "crashed": "💥"}
+
+
+def _md_escape(text: str) -> str:
+    text = text.replace("\n", " ").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("`", "'")
+
+
+def _footer(r: GradeResult) -> list[str]:
+    return [f"Seed {r.seed} · graded in {r.duration:.1f} s · grader {r.grader_version} · "
+            f"notebook sha256 {r.sha256[:12]}…", r.isolation]
+
+
+def to_markdown(r: GradeResult) -> str:
+    """A Markdown report (what ``submit()`` displays)."""
+    lines = [f"### {_md_escape(r.lab_title)} ({r.lab}) — {r.total:g} / {r.max:g} points", "",
+             "| Question | Score | Status | Feedback |", "|---|---|---|---|"]
+    for q in r.questions:
+        lines.append(f"| {q.id} {_md_escape(q.title)} | {q.score:g} / {q.max:g} | {_ICON.get(q.status, '')} "
+                     f"{q.status.replace('_', ' ')} | {_md_escape(q.message)} |")
+    if r.notes:
+        lines += ["", "**Notes about your notebook**", ""] + [f"- {_md_escape(n)}" for n in r.notes]
+    lines += ["", "Hidden tests use inputs drawn fresh at each grading; the seed below reproduces them for "
+              "your instructor."] + ["", *(f"<sub>{_md_escape(f)}</sub>" for f in _footer(r))]
+    return "\n".join(lines) + "\n"
+
+
+def to_html(r: GradeResult) -> str:
+    """A self-contained HTML report (escaped throughout)."""
+    e = html.escape
+    rows = "".join(
+        f"<tr><td>{e(q.id)} {e(q.title)}</td><td>{q.score:g} / {q.max:g}</td>"
+        f"<td>{_ICON.get(q.status, '')} {e(q.status.replace('_', ' '))}</td><td>{e(q.message)}</td></tr>"
+        for q in r.questions)
+    notes = "".join(f"<li>{e(n)}</li>" for n in r.notes)
+    notes_html = f"<p><b>Notes about your notebook</b></p><ul>{notes}</ul>" if notes else ""
+    footer = "<br>".join(e(f) for f in _footer(r))
+    return (f"<div class='course-grade-report'><h3>{e(r.lab_title)} ({e(r.lab)}) — {r.total:g} / {r.max:g} points</h3>"
+            f"<table><thead><tr><th>Question</th><th>Score</th><th>Status</th><th>Feedback</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>{notes_html}<p><small>{footer}</small></p></div>")
+
+
+def to_text(r: GradeResult) -> str:
+    """A compact terminal summary (``course grade`` without ``--json``)."""
+    out = [f"{r.student} · {r.lab} · {r.total:g}/{r.max:g} · seed {r.seed} · {r.duration:.1f} s  ({r.path})"]
+    for q in r.questions:
+        out.append(f"  {q.id:<6} {q.score:>6g}/{q.max:<4g} {q.status:<15} {q.message}")
+    out += [f"  note: {n}" for n in r.notes]
+    return "\n".join(out)

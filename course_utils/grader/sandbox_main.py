@@ -1,0 +1,273 @@
+"""The program that runs *inside* the grading sandbox (started by :mod:`course_utils.grader.sandbox`).
+
+Run as ``python -I -B sandbox_main.py FD_IN FD_OUT``; it must not import ``course_utils`` (the real
+package, reference implementations included, is hidden from student code). Steps:
+
+1. read its configuration (first frame on ``FD_IN``, JSON) and the source of the wire module;
+2. isolate itself: in a private mount namespace, a fresh ``/tmp`` and ``/dev/shm`` and the
+   grader's private folders (course root, gradebook, submissions, home) hidden behind empty
+   read-only tmpfs mounts, with only the Python installation and virtualenv bound back read-only;
+   then drop to an unprivileged uid (or, in an unprivileged user namespace, lock those mounts by
+   entering a nested one), set ``no_new_privs`` and rlimits (CPU, file size, open files,
+   processes, core); redirect file descriptors 0-2 to ``/dev/null``;
+3. import NumPy (and torch when the program uses it), cap the address space, install an import
+   hook that offers only a no-op ``course_utils.grader`` and refuses every other ``course_utils``
+   module, and answer requests: ``load`` (execute the notebook's kept statements one by one,
+   reporting progress so a crash can be pinned on a statement) and ``call`` (run one question's
+   cases, one answer frame per case). Answers are plain data (JSON + ``.npz``); the grader judges.
+"""
+
+import ast
+import ctypes
+import json
+import os
+import re
+import resource
+import signal
+import struct
+import sys
+import time
+import traceback
+import types
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+CLONE_NEWNS, CLONE_NEWUSER = 0x00020000, 0x10000000
+PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 4, 38
+WORKDIR = "/tmp/work"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _raw_read(fd, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            raise EOFError
+        buf += chunk
+    return buf
+
+
+def _mount(src, target, fstype, flags, data=None):
+    enc = lambda s: s.encode() if isinstance(s, str) else s  # noqa: E731
+    if _libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {target}: {os.strerror(err)}")
+
+
+def _inside(path, root):
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _mask(masks, keeps, notes):
+    """Hide each folder of ``masks`` behind an empty read-only tmpfs, binding ``keeps`` back."""
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    for d in ("/tmp", "/dev/shm"):
+        if os.path.isdir(d):
+            _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, "size=256m,mode=1777")
+    stage = "/tmp/.stage"
+    os.mkdir(stage, 0o700)
+    keeps = sorted({os.path.realpath(k) for k in keeps if os.path.isdir(k)}, key=len)
+    keeps = [k for i, k in enumerate(keeps) if not any(_inside(k, o) for o in keeps[:i])]
+    done = []
+    for m in sorted({os.path.realpath(m) for m in masks}, key=len):
+        # a folder already hidden by an earlier mask no longer exists, unless it was bound back
+        if m == "/" or not os.path.isdir(m) or m in keeps or _inside(m, "/tmp"):
+            continue
+        inner = [k for k in keeps if _inside(k, m) and k != m]
+        staged = []
+        for i, k in enumerate(inner):
+            s = f"{stage}/{len(done)}_{i}"
+            os.mkdir(s)
+            _mount(k, s, None, MS_BIND | MS_REC)
+            staged.append((s, k))
+        _mount("tmpfs", m, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+        for s, k in staged:
+            os.makedirs(k, mode=0o755, exist_ok=True)
+            _mount(s, k, None, MS_BIND | MS_REC)
+            _mount(None, k, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
+            _libc.umount2(s.encode(), MNT_DETACH)
+        _mount(None, m, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+        done.append(m)
+    notes.append("hidden from student code: " + (", ".join(done) if done else "nothing"))
+
+
+def _isolate(cfg, notes):
+    mode = cfg["mode"]
+    if mode in ("root-ns", "user-ns"):
+        _mask(cfg["mask"], cfg["keep"], notes)
+        os.makedirs(WORKDIR, mode=0o700)
+    else:
+        os.makedirs(cfg["workdir"], mode=0o700, exist_ok=True)
+    workdir = WORKDIR if mode != "plain" else cfg["workdir"]
+    if mode == "root-ns":
+        uid = gid = cfg["uid"]
+        os.chown(workdir, uid, gid)
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+        notes.append(f"runs as uid {uid} (no capabilities)")
+    elif mode == "user-ns":
+        # a nested user+mount namespace locks the masking mounts (they cannot be undone from inside)
+        if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0:
+            raise OSError(ctypes.get_errno(), "could not enter a nested user namespace")
+        notes.append("runs as your own uid inside a user namespace")
+    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    lim = cfg["limits"]
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CPU, (lim["cpu_s"], lim["cpu_s"] + 5))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (lim["fsize_bytes"], lim["fsize_bytes"]))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (lim["nofile"], lim["nofile"]))
+    if mode == "root-ns":  # RLIMIT_NPROC counts per real uid: only meaningful for our own uid
+        resource.setrlimit(resource.RLIMIT_NPROC, (lim["nproc"], lim["nproc"]))
+    os.chdir(workdir)
+    os.environ["HOME"] = workdir
+    os.environ["TMPDIR"] = workdir
+    return workdir
+
+
+class _CourseUtilsStub:
+    """Import hook: ``course_utils.grader`` is a no-op stub; other ``course_utils`` modules fail."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "course_utils" and not fullname.startswith("course_utils."):
+            return None
+        import importlib.machinery
+        if fullname in ("course_utils", "course_utils.grader"):
+            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+        raise ImportError(f"{fullname} is not available while your lab is graded: graded answers may "
+                          "use only numpy, torch, math and definitions in your own notebook", name=fullname)
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        module.__path__ = []
+        if module.__name__ == "course_utils.grader":
+            def for_lab(lab_id):
+                def check(qid, *a, **k):
+                    return None
+
+                def submit(*a, **k):
+                    return None
+                return check, submit
+            module.for_lab = for_lab
+
+
+def _safe_message(exc):
+    """Exception type and, if short and free of long numbers, its message (it may echo inputs)."""
+    name = type(exc).__name__
+    try:
+        text = str(exc)
+    except BaseException:
+        text = ""
+    text = text.strip().splitlines()[0] if text.strip() else ""
+    if len(text) > 160 or re.search(r"\d\.\d{3,}|\d{6,}", text):
+        text = "(message withheld: it may contain hidden test values)"
+    where = ""
+    try:
+        for fr in traceback.extract_tb(exc.__traceback__):
+            if fr.filename.startswith("<cell "):
+                where = f" at {fr.filename.strip('<>')}, line {fr.lineno}, in {fr.name}"
+    except BaseException:
+        pass
+    return f"{name}: {text}{where}" if text else f"{name}{where}"
+
+
+def main():
+    fd_in, fd_out = int(sys.argv[1]), int(sys.argv[2])
+    (n,) = struct.unpack(">Q", _raw_read(fd_in, 8))
+    cfg = json.loads(_raw_read(fd_in, n))
+    with open(cfg["wire_path"], encoding="utf-8") as f:
+        wire_src = f.read()
+    notes = []
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        _isolate(cfg, notes)
+    except OSError as exc:
+        os.write(2, f"sandbox isolation failed: {exc}\n".encode())
+        os._exit(70)
+    wire = types.ModuleType("course_sandbox_wire")
+    exec(compile(wire_src, "wire.py", "exec"), wire.__dict__)  # imports numpy
+    import numpy as np
+    torch = None
+    if cfg["torch"]:
+        import torch
+        torch.set_num_threads(1)
+    import random
+    with open("/proc/self/status") as f:
+        vm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+    limit = vm + cfg["limits"]["memory_bytes"]
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    sys.meta_path.insert(0, _CourseUtilsStub())
+    for name in [m for m in sys.modules if m == "course_utils" or m.startswith("course_utils.")]:
+        del sys.modules[name]
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    sys.stdout = sys.stderr = open(os.devnull, "w")
+    sys.stdin = open(os.devnull)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+    def send(msg):
+        try:
+            body = wire.encode(msg, lenient=True)
+        except Exception as exc:  # student value that is not plain data
+            msg = {"event": msg.get("event"), "index": msg.get("index"), "ok": False,
+                   "error": f"returned {exc}" if msg.get("ok") else str(exc)[:300]}
+            body = wire.encode(msg)
+        wire.write_frame(fd_out, body)
+
+    ns = {"__name__": "__main__", "__builtins__": __builtins__}
+    send({"event": "ready", "notes": notes, "pid": os.getpid()})
+    while True:
+        try:
+            req = wire.decode(wire.read_frame(fd_in))
+        except EOFError:
+            return
+        op = req["op"]
+        if op == "load":
+            errors = []
+            for i, unit in enumerate(req["units"]):
+                if i in req["skip"]:
+                    continue
+                send({"event": "unit", "index": i})
+                try:
+                    tree = ast.parse(unit["source"])
+                    ast.increment_lineno(tree, unit["line"] - 1)
+                    exec(compile(tree, f"<cell {unit['cell'] + 1}>", "exec"), ns)
+                except BaseException as exc:  # SystemExit and KeyboardInterrupt included
+                    errors.append({"index": i, "error": _safe_message(exc)})
+            send({"event": "loaded", "errors": errors})
+        elif op == "call":
+            for k, case in enumerate(req["cases"]):
+                func = ns.get(case["func"])
+                if not callable(func):
+                    send({"event": "result", "index": k, "ok": False,
+                          "error": f"{case['func']} is not defined (or not a function) in your notebook"})
+                    continue
+                kwargs = case["kwargs"]
+                if case["seed"] is not None:
+                    np.random.seed(case["seed"])
+                    random.seed(case["seed"])
+                    if torch is not None:
+                        torch.manual_seed(case["seed"])
+                started = time.perf_counter()
+                try:
+                    value = func(**kwargs)
+                    extra = {name: kwargs[name] for name in case["returns_kwargs"]}
+                except BaseException as exc:
+                    err = "not implemented" if type(exc) is NotImplementedError else _safe_message(exc)
+                    send({"event": "result", "index": k, "ok": False, "error": err})
+                    continue
+                send({"event": "result", "index": k, "ok": True, "value": value, "after": extra,
+                      "seconds": time.perf_counter() - started})
+            send({"event": "done"})
+        else:
+            return
+
+
+if __name__ == "__main__":
+    main()
