@@ -141,6 +141,7 @@ class Sandbox:
         self.notes: list[str] = []
         self.restarts = 0
         self._proc: subprocess.Popen[bytes] | None = None
+        self._inner_pid: int | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._fd_req = self._fd_ans = -1
 
@@ -189,6 +190,34 @@ class Sandbox:
             raise SandboxError(f"the sandbox did not start ({type(exc).__name__}: {exc}); its log says: "
                                f"{log_text or '(nothing)'}") from None
         self.notes = [str(n) for n in ready.get("notes", [])]
+        self._inner_pid = self._child_of(self._proc.pid) if self.mode != "plain" else self._proc.pid
+
+    @staticmethod
+    def _child_of(pid: int) -> int | None:
+        """The host pid of the sandbox's PID-namespace init (the child of ``unshare``)."""
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                except OSError:
+                    continue
+                fields = stat.rsplit(")", 1)[-1].split()
+                if len(fields) > 1 and fields[1] == str(pid):
+                    return int(entry)
+        return None
+
+    @staticmethod
+    def _wait_gone(pid: int, timeout_s: float = 10.0) -> None:
+        """Wait until ``pid`` has exited; for a namespace init that means every process in it is gone."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                return
+            if state in ("Z", "X"):
+                return
+            time.sleep(0.01)
 
     def _log_tail(self) -> str:
         try:
@@ -231,15 +260,21 @@ class Sandbox:
                     pass
         self._fd_req = self._fd_ans = -1
         if self._proc is not None:
-            try:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            inner = self._inner_pid
+            for kill, pid in ((os.kill, inner), (os.killpg, self._proc.pid)):
+                try:
+                    if pid is not None:
+                        kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
             try:
                 self._proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+            if inner is not None and inner != self._proc.pid:
+                self._wait_gone(inner)
             self._proc = None
+            self._inner_pid = None
         if self._tmp is not None:
             shutil.rmtree(self._tmp.name, ignore_errors=True)
             self._tmp = None

@@ -67,7 +67,8 @@ def parse_mutant(path: str | Path) -> Mutant:
 def _with_cell(nb: Any, source: str) -> Any:
     out = copy.deepcopy(nb)
     out.cells.append(nbformat.v4.new_code_cell(source))
-    out.cells[-1].pop("id", None)
+    if (nb.get("nbformat"), nb.get("nbformat_minor", 0)) < (4, 5):
+        out.cells[-1].pop("id", None)
     return out
 
 
