@@ -28,6 +28,7 @@ test: setup
 	COURSE_HEADLESS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval --nbval-current-env \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:randomly lectures solutions
 	$(VENV)/bin/course assign --check
+	$(VENV)/bin/course validate
 
 test-fast: setup
 	$(PY) -m pytest -n $(JOBS) --dist loadfile -m "not slow" tests

@@ -77,8 +77,13 @@ def validate_all(lab: str | None = None, mutants_dir: str | Path | None = None,
     """Run every check (solutions, blanks, mutants); grading runs ``jobs`` at a time."""
     root = Path(root) if root is not None else COURSE_ROOT
     mutants_dir = Path(mutants_dir) if mutants_dir is not None else root / "tests" / "mutants"
-    checks: list[ValidationCheck] = []
+    checks: list[ValidationCheck | int] = []                  # a finished check, or an index into tasks
     tasks: list[tuple[str, str, str, tuple[str, ...]]] = []   # (lab, what, path, expected losers)
+
+    def add_task(*task: Any) -> None:
+        checks.append(len(tasks))
+        tasks.append(task)  # type: ignore[arg-type]
+
     tmp = tempfile.TemporaryDirectory(prefix="course-validate-")
     try:
         for lab_id, spec in all_labs().items():
@@ -87,10 +92,10 @@ def validate_all(lab: str | None = None, mutants_dir: str | Path | None = None,
             solution = root / "solutions" / f"{lab_id}_lab.ipynb"
             if not solution.is_file():
                 continue
-            tasks.append((lab_id, "solution gets full marks", str(solution), ()))
+            add_task(lab_id, "solution gets full marks", str(solution), ())
             blank = root / "labs" / f"{lab_id}_lab.ipynb"
             if blank.is_file():
-                tasks.append((lab_id, "blank lab gets 0", str(blank), ()))
+                add_task(lab_id, "blank lab gets 0", str(blank), ())
             else:
                 checks.append(ValidationCheck(lab_id, "blank lab gets 0", False,
                                               f"{blank} is missing; run `course assign`"))
@@ -111,8 +116,8 @@ def validate_all(lab: str | None = None, mutants_dir: str | Path | None = None,
                 d.mkdir()
                 target = d / f"{lab_id}_lab.ipynb"
                 nbformat.write(_with_cell(sol_nb, mutant.source), str(target))
-                tasks.append((lab_id, f"mutant {mpath.name} ({mutant.description}) loses on "
-                              f"{', '.join(mutant.expect)}", str(target), mutant.expect))
+                add_task(lab_id, f"mutant {mpath.name} ({mutant.description}) loses on "
+                         f"{', '.join(mutant.expect)}", str(target), mutant.expect)
         if jobs > 1 and len(tasks) > 1:
             with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
                 outcomes = list(pool.map(grade_safely, [t[2] for t in tasks], ["validate"] * len(tasks)))
@@ -120,9 +125,8 @@ def validate_all(lab: str | None = None, mutants_dir: str | Path | None = None,
             outcomes = [grade_safely(t[2], "validate") for t in tasks]
     finally:
         tmp.cleanup()
-    for (lab_id, what, _, expect), out in zip(tasks, outcomes):
-        checks.append(_judge(lab_id, what, expect, out))
-    return checks
+    return [c if isinstance(c, ValidationCheck) else _judge(tasks[c][0], tasks[c][1], tasks[c][3], outcomes[c])
+            for c in checks]
 
 
 def _judge(lab_id: str, what: str, expect: tuple[str, ...], out: dict[str, Any]) -> ValidationCheck:
