@@ -1,0 +1,12 @@
+# mutant: feeds the seed character at every step instead of the character just sampled; expect: q2
+def sample(h, seed_ix, n, Wxh, Whh, Why, bh, by, temperature=1.0):
+    V = Wxh.shape[1]
+    x = np.zeros((V, 1))
+    x[seed_ix] = 1
+    ixes = []
+    for _ in range(n):
+        h = np.tanh(Wxh @ x + Whh @ h + bh)
+        y = (Why @ h + by) / temperature
+        p = np.exp(y - y.max())
+        ixes.append(int(np.random.choice(V, p=(p / p.sum()).ravel())))
+    return ixes
