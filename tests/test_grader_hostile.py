@@ -13,6 +13,7 @@ import pytest
 
 import grader_toylab as toy
 from course_utils.grader.grade import grade_notebook
+from course_utils.grader import sandbox
 from course_utils.grader.sandbox import SandboxLimits, isolation_mode
 from course_utils.notebooks import COURSE_ROOT
 
@@ -55,8 +56,8 @@ class _Listener:
         self.sock.close()
 
 
-def _sandbox_processes() -> list[int]:
-    """Processes still running (zombies aside) under a sandbox uid (1.9e9 and above)."""
+def _sandbox_processes(uids: set[int]) -> list[int]:
+    """Processes still running (zombies aside) under one of ``uids``."""
     left = []
     for pid in os.listdir("/proc"):
         if pid.isdigit():
@@ -68,13 +69,13 @@ def _sandbox_processes() -> list[int]:
                     continue
             except (OSError, StopIteration):
                 continue
-            if uid >= 1_900_000_000:
+            if uid in uids:
                 left.append(int(pid))
     return left
 
 
 @pytest.mark.parametrize("snippet", HOSTILE, ids=lambda p: p.stem)
-def test_hostile_submission_is_contained(snippet: Path, tmp_path: Path) -> None:
+def test_hostile_submission_is_contained(snippet: Path, tmp_path: Path, monkeypatch) -> None:
     if not NAMESPACES and os.geteuid() != 0 and snippet.stem in ("kill_parent", "fork_bomb"):
         pytest.skip("without namespaces or root the sandbox shares your uid: this attack would hit your "
                     "own processes (see course_utils/grader/sandbox.py)")
@@ -88,6 +89,14 @@ def test_hostile_submission_is_contained(snippet: Path, tmp_path: Path) -> None:
     code = (snippet.read_text().replace("__MARKER__", str(marker)).replace("__PORT__", str(listener.port))
             .replace("__ROOT__", str(COURSE_ROOT)).replace("__SECRET__", str(secret)))
     nb = toy.write_lab(sub_dir / "90_toy_lab.ipynb", toy.BLANK + [code])
+    uids: set[int] = set()
+    real_fresh_uid = sandbox.fresh_uid
+
+    def recording_fresh_uid() -> int:
+        uid = real_fresh_uid()
+        uids.add(uid)
+        return uid
+    monkeypatch.setattr(sandbox, "fresh_uid", recording_fresh_uid)
     parent_pid = os.getpid()
     started = time.monotonic()
     try:
@@ -102,7 +111,7 @@ def test_hostile_submission_is_contained(snippet: Path, tmp_path: Path) -> None:
     assert elapsed < 40, f"grading took {elapsed:.1f} s"
     if NAMESPACES:
         assert listener.hits == 0, "student code reached the grader's network"
-        assert not _sandbox_processes(), "sandbox processes outlived the grading"
+        assert uids and not _sandbox_processes(uids), "sandbox processes outlived the grading"
     assert not marker.exists(), "student code wrote outside its working folder"
     assert not (COURSE_ROOT / "PWNED_BY_STUDENT").exists()
     assert not Path("/etc/PWNED_BY_STUDENT").exists()

@@ -109,6 +109,11 @@ def describe_isolation(mode: str) -> str:
     }[mode]
 
 
+def fresh_uid() -> int:
+    """A uid no one else uses, for one sandbox process (only used when the grader runs as root)."""
+    return 1_900_000_000 + secrets.randbelow(90_000_000)
+
+
 def _keep_paths() -> list[str]:
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
              os.path.dirname(os.path.realpath(sys.executable)), *site.getsitepackages()}
@@ -174,7 +179,7 @@ class Sandbox:
         masks = [*self.private_paths, str(package), str(package.parent), os.path.expanduser("~"),
                  tempfile.gettempdir()]
         config = {"mode": self.mode, "wire_path": str(_WIRE), "torch": self.uses_torch,
-                  "uid": 1_900_000_000 + secrets.randbelow(90_000_000), "mask": masks, "keep": _keep_paths(),
+                  "uid": fresh_uid(), "mask": masks, "keep": _keep_paths(),
                   "workdir": os.path.join(self._tmp.name, "work"),
                   "limits": {"memory_bytes": self.limits.memory_bytes, "cpu_s": self.limits.cpu_s,
                              "fsize_bytes": self.limits.fsize_bytes, "nofile": self.limits.nofile,
