@@ -19,6 +19,7 @@ and kills the whole process group (in the namespace modes: the whole PID namespa
 from __future__ import annotations
 
 import functools
+import json
 import os
 import secrets
 import shutil
@@ -184,7 +185,6 @@ class Sandbox:
                   "limits": {"memory_bytes": self.limits.memory_bytes, "cpu_s": self.limits.cpu_s,
                              "fsize_bytes": self.limits.fsize_bytes, "nofile": self.limits.nofile,
                              "nproc": self.limits.nproc}}
-        import json
         try:
             body = json.dumps(config).encode()
             os.write(self._fd_req, len(body).to_bytes(8, "big") + body)
