@@ -14,13 +14,15 @@ def is_headless() -> bool:
     return os.environ.get("COURSE_HEADLESS") == "1"
 
 
-def setup_notebook(seed: int = 0, threads: int | None = 2) -> np.random.Generator:
+def setup_notebook(seed: int = 0, threads: int | None = 1) -> np.random.Generator:
     """First call of every course notebook: deterministic seeds, small figures, compact printing.
 
     - seeds Python, NumPy and torch (:func:`course_utils.runtime.seed_everything`)
     - plotly figures render as ``plotly_mimetype`` (JupyterLab draws them; nothing embeds plotly.js)
     - matplotlib draws PNGs at 72 dpi, 5x3.2 inches by default
     - NumPy prints 4 significant decimals
+    - torch uses ``threads`` CPU threads (1 by default: notebooks are validated two at a time on
+      2 cores, and small models train faster single-threaded on a busy machine)
     Returns a ``np.random.Generator`` seeded with ``seed``.
     """
     import matplotlib
