@@ -1,6 +1,7 @@
 """min-char-rnn figures, measured side by side in one run.
 
     .venv/bin/python benchmarks/bench_charrnn.py [--fidelity-iters 10000] [--seconds 30] [--batch-size 32]
+                                                 [--blas-threads N]
 
 1. Correctness: faithful vs batched (B=1) loss and gradients for the same parameters (float64),
    and the gradient check of the faithful loss with clipping off.
@@ -8,6 +9,11 @@
    reaches about 51-55 after 10k iterations (the original program's behaviour).
 3. Speed: characters per second of both versions at H=100, T=25, and validation loss (nats/char)
    after the same wall time.
+
+Timings need a quiet machine: with other processes competing for the 2 cores, multithreaded BLAS
+calls (which the batched version relies on) slow down far more than the interpreter-bound faithful
+loop. By default BLAS is pinned to one thread for both versions (``--blas-threads 1``), which is
+robust to such load and, for these small matrices, about as fast; ``--blas-threads 0`` keeps BLAS's default.
 """
 
 from __future__ import annotations
@@ -19,13 +25,24 @@ import platform
 import sys
 import time
 
-import numpy as np
 
-from course_utils.charrnn.batched import cast_params, evaluate_loss, loss_fun_batched
-from course_utils.charrnn.gradcheck import check_gradients, rel_error
-from course_utils.charrnn.minchar import init_params, loss_fun
-from course_utils.charrnn.train import train_batched, train_minchar
-from course_utils.data import CharVocab, load_corpus, train_val_split
+def _preparse_threads(argv: list[str]) -> None:
+    """BLAS reads its thread count when NumPy is first imported: set it before that (0: BLAS default)."""
+    n = argv[argv.index("--blas-threads") + 1] if "--blas-threads" in argv else "1"
+    if n != "0":
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = n
+
+
+_preparse_threads(sys.argv)
+
+import numpy as np  # noqa: E402
+
+from course_utils.charrnn.batched import cast_params, evaluate_loss, loss_fun_batched  # noqa: E402
+from course_utils.charrnn.gradcheck import check_gradients, rel_error  # noqa: E402
+from course_utils.charrnn.minchar import init_params, loss_fun  # noqa: E402
+from course_utils.charrnn.train import train_batched, train_minchar  # noqa: E402
+from course_utils.data import CharVocab, load_corpus, train_val_split  # noqa: E402
 
 
 def correctness(ids: np.ndarray, V: int) -> dict:
@@ -53,6 +70,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=30.0, help="wall time of each speed run")
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--blas-threads", type=int, default=1, help="BLAS threads for both versions (0: BLAS default)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -62,7 +80,8 @@ def main() -> int:
     train_ids, val_ids = vocab.encode(train_text), vocab.encode(val_text)
     V = len(vocab)
     print(f"tinyshakespeare: {len(text):,} chars, V={V}; python {platform.python_version()}, "
-          f"numpy {np.__version__}, {os.cpu_count()} CPUs", flush=True)
+          f"numpy {np.__version__}, {os.cpu_count()} CPUs, BLAS threads {args.blas_threads or 'default'}, "
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
 
     res: dict = {"correctness": correctness(train_ids, V)}
     c = res["correctness"]
@@ -94,7 +113,8 @@ def main() -> int:
     ratio = speed["batched"]["chars_per_second"] / speed["faithful"]["chars_per_second"]
     speed["ratio"] = round(ratio, 1)
     speed["settings"] = {"batch_size": args.batch_size, "dtype": args.dtype, "seconds": args.seconds,
-                         "hidden": 100, "seq_length": 25}
+                         "hidden": 100, "seq_length": 25, "blas_threads": args.blas_threads,
+                         "load_average_after": round(os.getloadavg()[0], 1)}
     res["speed"] = speed
     print(f"[speed] batched/faithful = {ratio:.1f}x chars/s (need >= 10x); validation "
           f"{speed['batched']['val_loss']:.3f} vs {speed['faithful']['val_loss']:.3f} nats/char after "
