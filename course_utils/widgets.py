@@ -19,19 +19,22 @@ from .plotting import is_headless
 __all__ = ["live"]
 
 
-def live(fn: Callable[..., Any], **controls: Any) -> widgets.Widget:
-    """Display controls bound to ``fn`` (see ``ipywidgets.interactive``); returns the widget.
+def live(fn: Callable[..., Any], **controls: Any) -> None:
+    """Display controls bound to ``fn`` (see ``ipywidgets.interactive``).
+
+    Returns nothing, so a cell ending in ``live(...)`` shows the controls once whether or not the
+    kernel records history (nbval does not, and would otherwise also print the widget's repr).
 
     Each keyword is a control or an abbreviation ``interact`` understands, e.g.
     ``live(show, t=widgets.IntSlider(0, 0, 4))`` or ``live(show, temperature=(0.1, 2.0, 0.1))``.
     """
-    w = widgets.interactive(fn, **controls)
-    if is_headless():
-        display(widgets.VBox(w.children[:-1]))
-        kwargs = {c._kwarg: c.value for c in w.kwargs_widgets}
-        result = fn(**kwargs)
-        if result is not None:
-            display(result)
-    else:
-        display(w)
-    return w
+    if not is_headless():
+        display(widgets.interactive(fn, **controls))
+        return
+    # Headless: build the controls without running fn inside an Output widget (its output would
+    # be routed to a frontend that is not there), show them, then render fn once as plain output.
+    w = widgets.interactive(fn, {"manual": True}, **controls)
+    display(widgets.VBox(list(w.kwargs_widgets)))
+    result = fn(**{c._kwarg: c.value for c in w.kwargs_widgets})
+    if result is not None:
+        display(result)
