@@ -64,9 +64,22 @@ def _inside(path, root):
 def _mask(masks, keeps, notes):
     """Hide each folder of ``masks`` behind an empty read-only tmpfs, binding ``keeps`` back."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    for d in ("/tmp", "/dev/shm"):
-        if os.path.isdir(d):
-            _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+    fresh = [d for d in ("/tmp", "/dev/shm") if os.path.isdir(d)]
+    # A kept folder inside /tmp (say a course checked out under /tmp with its .venv) would vanish
+    # under the fresh tmpfs: hold it open now and bind it back from /proc/self/fd afterwards.
+    held = [(k, os.open(k, os.O_PATH | os.O_DIRECTORY))
+            for k in sorted({os.path.realpath(k) for k in keeps if os.path.isdir(k)}, key=len)
+            if any(_inside(k, d) for d in fresh)]
+    for d in fresh:
+        _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+    for k, fd in held:
+        if os.path.isdir(k):  # already bound back as part of an enclosing kept folder
+            os.close(fd)
+            continue
+        os.makedirs(k, mode=0o755)
+        _mount(f"/proc/self/fd/{fd}", k, None, MS_BIND | MS_REC)
+        _mount(None, k, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
+        os.close(fd)
     stage = "/tmp/.stage"
     os.mkdir(stage, 0o700)
     keeps = sorted({os.path.realpath(k) for k in keeps if os.path.isdir(k)}, key=len)
