@@ -66,9 +66,9 @@ def for_lab(lab_id: str) -> tuple[Callable[[str], bool], Callable[..., Any]]:
     def check(qid: str) -> None:
         check_question(lab_id, qid, _user_namespace())
 
-    def submit(path: str | None = None, student: str | None = None):
-        from .submit import submit_notebook  # provided by the grader implementation
-        return submit_notebook(lab_id, path=path, student=student)
+    def submit(path: str | None = None, student: str | None = None) -> None:
+        from .submit import submit_notebook
+        submit_notebook(lab_id, path=path, student=student)  # shows the report inline
 
     check.__doc__ = f"Run the public checks of a question of lab {lab_id}, e.g. check('q1')."
     submit.__doc__ = f"Grade the saved lab {lab_id} notebook in the sandbox and show the report."
