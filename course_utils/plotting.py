@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import plotly.graph_objects
 
 __all__ = ["setup_notebook", "is_headless", "heatmap"]
 
@@ -49,7 +53,8 @@ def setup_notebook(seed: int = 0, threads: int | None = 1) -> np.random.Generato
 
 
 def heatmap(z: np.ndarray, x: list | None = None, y: list | None = None, title: str = "",
-            colorscale: str = "RdBu", zmid: float | None = 0.0, decimals: int = 4, **layout):
+            colorscale: str = "RdBu", zmid: float | None = 0.0, decimals: int = 4,
+            **layout: object) -> "plotly.graph_objects.Figure":
     """A plotly heatmap of a 2-D array with values rounded (small, stable notebook outputs).
 
     Inputs:

@@ -72,7 +72,7 @@ def set_deterministic(enabled: bool = True, threads: int | None = None) -> None:
         torch.set_num_threads(int(threads))
 
 
-def to_tensor(x, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None) -> torch.Tensor:
+def to_tensor(x: np.ndarray | torch.Tensor | list | float, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None) -> torch.Tensor:
     """Convert an array-like to a tensor on ``device`` (default :func:`get_device`) with ``dtype``."""
     if isinstance(dtype, str):
         if dtype not in DTYPES:
@@ -82,7 +82,7 @@ def to_tensor(x, device: str | torch.device | None = None, dtype: str | torch.dt
     return t.to(device=get_device(device), dtype=dtype if dtype is not None else t.dtype)
 
 
-def as_numpy(x) -> np.ndarray:
+def as_numpy(x: torch.Tensor | np.ndarray | list | float) -> np.ndarray:
     """Return a NumPy array for a tensor (any device, detached) or array-like."""
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
