@@ -8,22 +8,8 @@ import numpy as np
 import pytest
 
 from course_utils import rnn
+from course_utils.charrnn.gradcheck import numerical_gradient_array as numerical_gradient
 from course_utils.grader.spec import rel_error
-
-
-def numerical_gradient(f, w, upstream, eps=1e-6):
-    grad = np.zeros_like(w)
-    it = np.nditer(w, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = w[i]
-        w[i] = old + eps
-        plus = np.sum(f() * upstream)
-        w[i] = old - eps
-        minus = np.sum(f() * upstream)
-        w[i] = old
-        grad[i] = (plus - minus) / (2 * eps)
-    return grad
 
 
 @pytest.fixture

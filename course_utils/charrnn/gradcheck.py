@@ -53,6 +53,17 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray, h: float = 1e-5) -
     return grad
 
 
+def numerical_gradient_array(f: Callable[[], np.ndarray | tuple[np.ndarray, ...]], x: np.ndarray,
+                             upstream: np.ndarray | tuple[np.ndarray, ...], h: float = 1e-6) -> np.ndarray:
+    """Numerical gradient of a layer's outputs pulled back through ``upstream`` (cs231n's array check).
+
+    ``f()`` returns an array (or a tuple of arrays) and reads ``x``; ``upstream`` has the same
+    structure. Returns d/dx of ``sum(f() * upstream)``, an array of ``x``'s shape.
+    """
+    pairs = (lambda out: zip(out, upstream)) if isinstance(upstream, tuple) else (lambda out: [(out, upstream)])
+    return numerical_gradient(lambda: float(sum(np.sum(o * u) for o, u in pairs(f()))), x, h)
+
+
 def sparse_grad_check(f: Callable[[], float], x: np.ndarray, analytic: np.ndarray, num_checks: int = 10,
                       h: float = 1e-5, rng: np.random.Generator | None = None) -> np.ndarray:
     """Relative errors at ``num_checks`` random entries of ``x`` (for arrays too big to check fully).
