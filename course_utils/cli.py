@@ -4,6 +4,9 @@
     course data fetch|add|list ...          manage the data cache
     course nb run NOTEBOOK...               execute notebooks headless and save their outputs
 
+Every command runs NumPy's BLAS and torch on one CPU thread unless ``COURSE_BLAS_THREADS`` /
+``COURSE_TORCH_THREADS`` say otherwise (see :func:`course_utils.runtime.limit_threads`).
+
 Sub-commands of other modules register themselves through a ``register(subparsers)`` function;
 their modules are listed in ``PLUGINS``.
 """
@@ -120,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .runtime import limit_threads
+    try:   # one BLAS/torch thread unless COURSE_BLAS_THREADS / COURSE_TORCH_THREADS say otherwise
+        limit_threads()
+    except ValueError as exc:
+        print(f"course: {exc}", file=sys.stderr)
+        return 2
     return int(args.func(args) or 0)
 
 

@@ -18,22 +18,23 @@ def is_headless() -> bool:
     return os.environ.get("COURSE_HEADLESS") == "1"
 
 
-def setup_notebook(seed: int = 0, threads: int | None = 1) -> np.random.Generator:
+def setup_notebook(seed: int = 0, threads: int | str | None = "env",
+                   blas_threads: int | str | None = "env") -> np.random.Generator:
     """First call of every course notebook: deterministic seeds, small figures, compact printing.
 
     - seeds Python, NumPy and torch (:func:`course_utils.runtime.seed_everything`)
     - plotly figures render as ``plotly_mimetype`` (JupyterLab draws them; nothing embeds plotly.js)
     - matplotlib draws PNGs at 72 dpi, 5x3.2 inches by default
     - NumPy prints 4 significant decimals
-    - torch uses ``threads`` CPU threads (1 by default: notebooks are validated two at a time on
-      2 cores, and small models train faster single-threaded on a busy machine)
+    - torch uses ``threads`` CPU threads and BLAS (NumPy) ``blas_threads``; by default both come from
+      ``COURSE_TORCH_THREADS`` / ``COURSE_BLAS_THREADS`` and are 1 when those are unset: the course's
+      small matrices run fastest single-threaded, above all on a busy machine
+      (see :func:`course_utils.runtime.limit_threads`)
     Returns a ``np.random.Generator`` seeded with ``seed``.
     """
     import matplotlib
     import plotly.io as pio
-    import torch
-
-    from .runtime import seed_everything
+    from .runtime import limit_threads, seed_everything
 
     pio.renderers.default = "plotly_mimetype"
     matplotlib.rcParams.update({"figure.dpi": 72, "savefig.dpi": 72, "figure.figsize": (5, 3.2),
@@ -47,8 +48,7 @@ def setup_notebook(seed: int = 0, threads: int | None = 1) -> np.random.Generato
     except ImportError:
         pass
     np.set_printoptions(precision=4, suppress=True, linewidth=100)
-    if threads is not None:
-        torch.set_num_threads(threads)
+    limit_threads(blas=blas_threads, torch_threads=threads)
     return seed_everything(seed)
 
 

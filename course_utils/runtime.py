@@ -3,6 +3,13 @@
 Every model and trainer in the package takes a ``device`` argument whose default is
 :func:`get_device`, so the same code runs on a laptop CPU and on a CUDA GPU.
 Set the environment variable ``COURSE_DEVICE`` (``cpu``, ``cuda``, ``cuda:1`` ...) to override.
+
+CPU threads: the course's NumPy and PyTorch workloads are small matrices (hidden sizes of 100 to 512,
+batches of 32), where OpenBLAS and OpenMP threads cost more in hand-offs than they gain, and are
+disastrous when another process keeps a core busy (20x slower measured on 2 cores). So
+:func:`limit_threads` pins BLAS and torch to **one thread** unless ``COURSE_BLAS_THREADS`` /
+``COURSE_TORCH_THREADS`` say otherwise (a number, or ``auto`` for the libraries' own default).
+The ``course`` command, the trainers and :func:`course_utils.plotting.setup_notebook` call it.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import random
 import numpy as np
 import torch
 
-__all__ = ["get_device", "seed_everything", "set_deterministic", "to_tensor", "as_numpy", "DTYPES"]
+__all__ = ["get_device", "limit_threads", "ensure_thread_limits", "thread_settings", "seed_everything", "set_deterministic", "to_tensor", "as_numpy", "DTYPES"]
 
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -39,6 +46,70 @@ def get_device(preferred: str | torch.device | None = None) -> torch.device:
             "use 'cpu' or unset COURSE_DEVICE"
         )
     return device
+
+
+_BLAS_LIMITER = None          # the threadpoolctl limiter in force (kept alive so it can be inspected)
+_CONFIGURED = False
+
+
+def _threads_from_env(name: str, default: int) -> int | None:
+    """Parse ``$name``: a positive integer, or ``auto`` (None: leave the library's default)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.lower() == "auto":
+        return None
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"{name}={raw!r}: give a number of threads (1, 2, ...) or 'auto'")
+    return n
+
+
+def limit_threads(blas: int | str | None = "env", torch_threads: int | str | None = "env") -> dict[str, int | None]:
+    """Set the number of CPU threads of BLAS (NumPy's OpenBLAS/MKL) and of torch, for this process.
+
+    - blas, torch_threads: a positive number; ``None`` leaves that library alone; ``"env"`` (default)
+      reads ``COURSE_BLAS_THREADS`` / ``COURSE_TORCH_THREADS`` (unset: 1; ``auto``: leave alone)
+    Returns the settings now in force, e.g. ``{"blas": 1, "torch": 1}`` (see :func:`thread_settings`).
+    BLAS is limited through ``threadpoolctl`` (the libraries NumPy has loaded); it lasts for the process.
+    """
+    global _BLAS_LIMITER, _CONFIGURED
+    if blas == "env":
+        blas = _threads_from_env("COURSE_BLAS_THREADS", 1)
+    if torch_threads == "env":
+        torch_threads = _threads_from_env("COURSE_TORCH_THREADS", 1)
+    for name, n in (("blas", blas), ("torch_threads", torch_threads)):
+        if n is not None and (not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1):
+            raise ValueError(f"{name} must be a positive number of threads or None, got {n!r}")
+    if blas is not None:
+        from threadpoolctl import threadpool_limits
+
+        _BLAS_LIMITER = threadpool_limits(limits=int(blas), user_api="blas")
+    if torch_threads is not None and torch.get_num_threads() != int(torch_threads):
+        torch.set_num_threads(int(torch_threads))
+    _CONFIGURED = True
+    return thread_settings()
+
+
+def ensure_thread_limits() -> None:
+    """Apply :func:`limit_threads` from the environment once per process, unless already done.
+
+    The trainers call this, so a script that never called :func:`limit_threads` still gets the
+    fast default, and a notebook that chose its own setting keeps it.
+    """
+    if not _CONFIGURED:
+        limit_threads()
+
+
+def thread_settings() -> dict[str, int | None]:
+    """The threads in use now: ``{"blas": n or None when no BLAS is loaded, "torch": n}``."""
+    from threadpoolctl import threadpool_info
+
+    blas = [lib["num_threads"] for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    return {"blas": max(blas) if blas else None, "torch": torch.get_num_threads()}
 
 
 def seed_everything(seed: int = 0) -> np.random.Generator:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from tqdm.auto import tqdm
 
 from .plotting import is_headless
+from .runtime import ensure_thread_limits
 
 __all__ = ["History", "fit"]
 
@@ -86,6 +87,7 @@ def fit(step: Callable[[int], float], n_steps: int, *,
     """
     if n_steps < 1:
         raise ValueError("n_steps must be at least 1")
+    ensure_thread_limits()    # one torch/BLAS thread unless the notebook or COURSE_*_THREADS chose otherwise
     history = History()
     plot = None
     if live_plot and not is_headless():

@@ -164,4 +164,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="charrnn")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
+    from ..runtime import limit_threads
+    limit_threads()   # one BLAS thread by default (COURSE_BLAS_THREADS overrides), as `course` does
     return int(args.func(args) or 0)

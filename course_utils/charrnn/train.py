@@ -4,6 +4,8 @@ Both follow the original main loop: sweep the data left to right in chunks of ``
 carry the hidden state from chunk to chunk and reset it at the start of the data, clip, update
 with Adagrad, keep a smoothed loss, and sample every ``sample_every`` iterations.
 The batched loop cuts the data into B contiguous shards and sweeps all of them in step.
+Both apply the course's CPU thread setting first (one BLAS thread unless ``COURSE_BLAS_THREADS`` or an
+earlier :func:`course_utils.runtime.limit_threads` call says otherwise).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..runtime import ensure_thread_limits
 from .batched import cast_params, evaluate_loss, loss_fun_batched
 from .minchar import (PARAM_NAMES, Hyperparameters, Params, adagrad_update, init_params,
                       initial_smooth_loss, loss_fun, sample, update_smooth_loss)
@@ -114,6 +117,7 @@ def train_minchar(data: np.ndarray, vocab_size: int, *, iters: int | None = None
     - on_sample: called as ``on_sample(iteration, ids)`` for every sample
     """
     _limits(iters, seconds)
+    ensure_thread_limits()   # 1 BLAS thread unless set otherwise: these matrices are small
     hp = hparams
     data = check_training_data(data, hp.seq_length)
     rng = np.random.default_rng(seed)
@@ -164,6 +168,7 @@ def train_batched(data: np.ndarray, vocab_size: int, *, batch_size: int = 32, it
     Samples are drawn from shard 0's state. Other inputs as :func:`train_minchar`.
     """
     _limits(iters, seconds)
+    ensure_thread_limits()   # 1 BLAS thread unless set otherwise: these matrices are small
     hp = hparams
     data = check_training_data(data, hp.seq_length, batch_size)
     rng = np.random.default_rng(seed)
