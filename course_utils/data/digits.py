@@ -37,6 +37,12 @@ class DigitsSplit:
         X, y = getattr(self, f"X_{split}"), getattr(self, f"y_{split}")
         return torch.from_numpy(X).to(dev), torch.from_numpy(y).to(dev)
 
+    def resized(self, size: int) -> "DigitsSplit":
+        """The same split with every image resized (bilinear) to (size, size), e.g. 32 for the course CNN."""
+        from .scenes import resize_images
+        return DigitsSplit(*(resize_images(a, size) if i % 2 == 0 else a for i, a in enumerate(
+            (self.X_train, self.y_train, self.X_val, self.y_val, self.X_test, self.y_test))))
+
     def flat(self, split: str) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(X, y)`` of one split with images flattened to (N, 64)."""
         X, y = getattr(self, f"X_{split}"), getattr(self, f"y_{split}")
