@@ -8,15 +8,33 @@ is skipped and reported.
 
 Answers are found by the names they define: when a name is defined more than once, only the last
 definition (in notebook order) is kept, so deleted, reordered or duplicated cells do not matter.
+
+A cell that parses as plain Python is not passed through IPython at all (the transformer only
+rewrites what is not Python). The transformer's cost is quadratic in some inputs (a long cell of
+``x?`` lines), so each cell gets :data:`CELL_SECONDS` of it (when called from the main thread);
+a cell that takes longer is skipped and reported. The grader never runs any of this in its own
+process: :func:`course_utils.grader.grade.grade_notebook` calls :func:`read_submission` through
+:func:`course_utils.grader.limited.run_limited` (a forked child with time and memory limits).
 """
 
 from __future__ import annotations
 
 import ast
+import signal
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Unit", "Program", "extract_program", "extract_from_sources"]
+__all__ = ["Unit", "Program", "extract_program", "extract_from_sources", "read_submission", "program_from_plain",
+           "MAX_UNITS", "CELL_SECONDS"]
+
+MAX_UNITS = 2000          # top-level definitions kept from one notebook ("submission too large" above)
+CELL_SECONDS = 5.0        # IPython input transformer time per cell
+
+
+class _CellTimeout(Exception):
+    pass
 
 
 @dataclass(frozen=True)
@@ -43,9 +61,27 @@ class Program:
                 for u in self.units]
 
 
-def _transform(source: str) -> str:
+def _transform(source: str, seconds: float = CELL_SECONDS) -> str:
+    """IPython's input transformation of a cell (plain Python is returned unchanged, at once)."""
+    try:
+        ast.parse(source)
+        return source
+    except (SyntaxError, ValueError):
+        pass
     from IPython.core.inputtransformer2 import TransformerManager
-    return TransformerManager().transform_cell(source)
+    if threading.current_thread() is not threading.main_thread():
+        return TransformerManager().transform_cell(source)
+
+    def _alarm(signum: int, frame: Any) -> None:
+        raise _CellTimeout
+
+    old = signal.signal(signal.SIGALRM, _alarm)
+    signal.setitimer(signal.ITIMER_REAL, max(0.01, seconds))
+    try:
+        return TransformerManager().transform_cell(source)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
 
 
 def _is_literal(node: ast.expr) -> bool:
@@ -81,17 +117,31 @@ def _classify(stmt: ast.stmt) -> tuple[str, tuple[str, ...]] | None:
     return None
 
 
-def extract_from_sources(sources: list[str]) -> Program:
-    """Build the :class:`Program` of a list of code-cell sources (in notebook order)."""
+def extract_from_sources(sources: list[str], time_limit_s: float | None = None) -> Program:
+    """Build the :class:`Program` of a list of code-cell sources (in notebook order).
+
+    ``time_limit_s`` bounds the IPython transformation of all cells together: once it is spent,
+    the cells that still need it are skipped (and reported).
+    """
     program = Program()
     candidates: list[Unit] = []
+    deadline = None if time_limit_s is None else time.monotonic() + time_limit_s
     for i, raw in enumerate(sources):
+        seconds = CELL_SECONDS if deadline is None else min(CELL_SECONDS, deadline - time.monotonic())
         try:
-            text = _transform(raw)
+            text = _transform(raw, seconds)
             tree = ast.parse(text)
         except SyntaxError as exc:
             line = f" line {exc.lineno}" if exc.lineno else ""
             program.problems.append(f"code cell {i + 1}{line}: syntax error ({exc.msg}); this cell was skipped")
+            continue
+        except _CellTimeout:
+            program.problems.append(f"code cell {i + 1}: reading it took longer than {max(seconds, 0):.3g} s "
+                                    "(IPython syntax such as ? or % on very many lines); this cell was skipped")
+            continue
+        except (RecursionError, MemoryError) as exc:
+            program.problems.append(f"code cell {i + 1}: too deeply nested or too large to read "
+                                    f"({type(exc).__name__}); this cell was skipped")
             continue
         except Exception as exc:  # IPython's transformer can raise on odd input
             program.problems.append(f"code cell {i + 1}: could not be read ({type(exc).__name__}); skipped")
@@ -117,11 +167,49 @@ def extract_from_sources(sources: list[str]) -> Program:
     return program
 
 
-def extract_program(nb: Any) -> Program:
+def extract_program(nb: Any, time_limit_s: float | None = None) -> Program:
     """The :class:`Program` of a notebook (an ``nbformat`` node or a plain dict)."""
     sources = []
     for cell in nb["cells"]:
         if cell.get("cell_type") == "code":
             src = cell.get("source", "")
             sources.append("".join(src) if isinstance(src, list) else str(src))
-    return extract_from_sources(sources)
+    return extract_from_sources(sources, time_limit_s)
+
+
+def program_from_plain(data: dict[str, Any]) -> Program:
+    """Rebuild a :class:`Program` from ``{"units": Program.to_plain(), "problems": [...]}``."""
+    units = [Unit(cell=int(u["cell"]), line=int(u["line"]), kind=str(u["kind"]),
+                  names=tuple(str(n) for n in u["names"]), source=str(u["source"])) for u in data["units"]]
+    return Program(units=units, problems=[str(p) for p in data["problems"]])
+
+
+def read_submission(raw: bytes, name: str, time_limit_s: float | None = None) -> dict[str, Any]:
+    """Parse a submitted notebook's bytes and extract its program (meant for a limited child).
+
+    Returns plain data: ``{"error": message}`` for a file that is not a readable nbformat-4
+    notebook, else ``{"lab": course.lab metadata or None, "units": [...], "problems": [...]}``.
+    """
+    import nbformat
+    if b"\x00" in raw[:8192]:
+        return {"error": f"{name}: this is a binary file, not a Jupyter notebook (.ipynb is JSON text)"}
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return {"error": f"{name}: not UTF-8 text ({exc}); a notebook is a UTF-8 JSON file"}
+    try:
+        nb = nbformat.reads(text, as_version=nbformat.NO_CONVERT)
+    except Exception as exc:  # nbformat raises several types for bad JSON
+        return {"error": f"{name}: not valid notebook JSON ({type(exc).__name__}: {str(exc)[:200]}); "
+                         "was the file edited outside Jupyter or truncated?"}
+    if not isinstance(nb, dict) or nb.get("nbformat") != 4:
+        return {"error": f"{name}: nbformat {nb.get('nbformat') if isinstance(nb, dict) else '?'} is not "
+                         "supported; save the notebook with JupyterLab 3 or newer (nbformat 4)"}
+    try:
+        nbformat.validate(nb)
+    except nbformat.ValidationError as exc:
+        return {"error": f"{name}: the notebook does not follow the nbformat 4 schema: {str(exc.message)[:200]}"}
+    meta = nb.get("metadata", {}).get("course", {})
+    lab = meta.get("lab") if isinstance(meta, dict) else None
+    program = extract_program(nb, time_limit_s)
+    return {"lab": lab if type(lab) is str else None, "units": program.to_plain(), "problems": program.problems}

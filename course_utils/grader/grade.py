@@ -9,13 +9,22 @@ Scoring: each question is worth ``points x (tests passed / tests run)``. A test 
 sandbox returned plain data that the question's ``judge`` accepts against the reference computed
 here, in the grader's process. A timeout or crash ends the question: the tests that had not
 answered yet count as failed, and the sandbox is restarted for the next question.
+
+Time: one wall-clock budget per submission (:data:`DEFAULT_BUDGET_S`, ``budget_s=`` or the
+environment variable ``COURSE_GRADE_BUDGET``) covers reading and extracting the notebook (in a
+limited child process, see :mod:`course_utils.grader.limited`), starting the sandbox, loading the
+definitions, every question and decoding the answers; questions that cannot run before it ends
+are marked ``timeout``. Nothing a submission contains stops a batch: every failure while reading,
+decoding or judging becomes a file's :class:`SubmissionError` or a question's verdict.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
+import stat
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,16 +34,22 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from ..notebooks import NotebookError, read_notebook
-from .extract import extract_program
+from ..notebooks import MAX_NOTEBOOK_BYTES
+from .extract import MAX_UNITS, program_from_plain, read_submission
+from .limited import LimitExceeded, run_limited
 from .registry import all_labs
-from .sandbox import QuestionAborted, Sandbox, SandboxLimits, describe_isolation
+from .safety import clean_text
+from .sandbox import BudgetExhausted, QuestionAborted, Sandbox, SandboxLimits, describe_isolation
 from .spec import Case, LabSpec, Question
 
 __all__ = ["GRADER_VERSION", "SubmissionError", "QuestionResult", "GradeResult", "identify_lab",
-           "grade_notebook", "grade_safely", "result_from_json", "new_seed"]
+           "grade_notebook", "grade_safely", "result_from_json", "new_seed", "default_budget",
+           "read_submission_file", "DEFAULT_BUDGET_S", "EXTRACT_TIMEOUT_S"]
 
-GRADER_VERSION = f"{__version__}+grader.1"
+GRADER_VERSION = f"{__version__}+grader.2"
+DEFAULT_BUDGET_S = 180.0       # one submission, everything included
+EXTRACT_TIMEOUT_S = 30.0       # reading + extracting the notebook (inside the budget)
+EXTRACT_MEMORY_BYTES = 2 * 1024**3
 _LAB_FILE = re.compile(r"^(?P<lab>\d\d_[A-Za-z0-9_]+?)_lab$")
 
 
@@ -97,6 +112,62 @@ class GradeResult:
                 "isolation": self.isolation, "notes": list(self.notes)}
 
 
+def default_budget() -> float:
+    """The per-submission budget: ``$COURSE_GRADE_BUDGET`` seconds if set, else :data:`DEFAULT_BUDGET_S`."""
+    env = os.environ.get("COURSE_GRADE_BUDGET")
+    if env:
+        try:
+            value = float(env)
+        except ValueError:
+            raise ValueError(f"COURSE_GRADE_BUDGET={env!r} is not a number of seconds") from None
+        if value > 0:
+            return value
+    return DEFAULT_BUDGET_S
+
+
+def read_submission_file(path: str | Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> bytes:
+    """The bytes of a submitted file, which must be a regular file (not a symbolic link, a
+    device, a FIFO or a folder) no larger than ``max_bytes``; :class:`SubmissionError` otherwise."""
+    path = Path(path)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise SubmissionError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise SubmissionError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise SubmissionError(f"{path}: is a symbolic link; submissions must be regular files (a link is not "
+                              "graded as its target)")
+    if not stat.S_ISREG(st.st_mode):
+        raise SubmissionError(f"{path}: is not a regular file; submit the .ipynb notebook itself")
+    if st.st_size > max_bytes:
+        raise SubmissionError(f"{path}: submission too large: {st.st_size / 1e6:.1f} MB is larger than the "
+                              f"{max_bytes / 1e6:.0f} MB limit; clear large outputs (Edit > Clear Outputs of All "
+                              "Cells) and save again")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SubmissionError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SubmissionError(f"{path}: is not a regular file; submit the .ipynb notebook itself")
+        chunks, size = [], 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > max_bytes:
+                raise SubmissionError(f"{path}: submission too large: more than the {max_bytes / 1e6:.0f} MB limit")
+            chunks.append(chunk)
+    except OSError as exc:
+        raise SubmissionError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
+
+
 def new_seed() -> int:
     """A fresh grading seed (63 bits from ``secrets``)."""
     return secrets.randbits(63)
@@ -104,9 +175,14 @@ def new_seed() -> int:
 
 def identify_lab(nb: Any, path: str | Path) -> LabSpec:
     """The lab of a notebook: metadata ``course.lab``, else a file name ``NN_topic_lab.ipynb``."""
-    labs = all_labs()
     meta = nb.get("metadata", {}).get("course", {})
     lab_id = meta.get("lab") if isinstance(meta, dict) else None
+    return _lab_of(lab_id if type(lab_id) is str else None, path)
+
+
+def _lab_of(lab_id: str | None, path: str | Path) -> LabSpec:
+    labs = all_labs()
+    lab_id = clean_text(lab_id, 80, numbers=False) if lab_id else None
     source = "its metadata (course.lab)"
     if not lab_id:
         m = _LAB_FILE.match(Path(path).stem)
@@ -129,8 +205,12 @@ def _question_result(q: Question, cases: list[Case], answers: list[Any], aborted
             first_problem = first_problem or f"{case.label or case.func}: {ans.error}"
             continue
         got = ans.value if not case.returns_kwargs else (ans.value, {k: ans.after.get(k) for k in case.returns_kwargs})
-        expected = q.reference(case)
-        ok, msg = q.judge(got, expected, case)
+        try:
+            expected = q.reference(case)
+            ok, msg = q.judge(got, expected, case)
+            ok, msg = bool(ok), clean_text(msg, 300)
+        except Exception as exc:  # an answer the judge cannot handle (e.g. a huge int) is a wrong answer
+            ok, msg = False, f"the answer could not be compared ({type(exc).__name__}); it is not the expected kind of value"
         if ok:
             passed += 1
         else:
@@ -138,6 +218,7 @@ def _question_result(q: Question, cases: list[Case], answers: list[Any], aborted
     n = len(cases)
     score = round(q.points * passed / n, 4) if n else 0.0
     if aborted:
+        aborted = clean_text(aborted, 400)
         status = "timeout" if "time limit" in aborted else "crashed"
         message = aborted + (f"; {passed} test(s) passed before that" if passed else "")
     elif passed == n:
@@ -146,40 +227,54 @@ def _question_result(q: Question, cases: list[Case], answers: list[Any], aborted
         status, message = "not_implemented", "not implemented yet (the function still raises NotImplementedError)"
     else:
         status = "partial" if passed else "failed"
-        message = f"{passed} of {n} tests passed; first problem: {first_problem}"
+        message = f"{passed} of {n} tests passed; first problem: {clean_text(first_problem, 400)}"
     return QuestionResult(q.id, q.title, score, float(q.points), status, message, passed, n)
 
 
 def grade_notebook(path: str | Path, *, student: str | None = None, seed: int | None = None,
                    expect_lab: str | None = None, limits: SandboxLimits | None = None,
-                   private_paths: tuple[str, ...] = ()) -> GradeResult:
+                   private_paths: tuple[str, ...] = (), budget_s: float | None = None) -> GradeResult:
     """Grade one saved notebook; raise :class:`SubmissionError` when it cannot be graded.
 
-    ``expect_lab`` rejects a notebook of another lab; ``private_paths`` are extra folders hidden
-    from student code (the submission's own folder and the gradebook's are always hidden).
+    ``expect_lab`` rejects a notebook of another lab; ``budget_s`` is the wall-clock budget of the
+    whole grading (default :func:`default_budget`); ``private_paths`` is kept for compatibility
+    (the namespace sandboxes hide everything that is not on their allow-list).
     """
     path = Path(path)
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
+    budget = float(budget_s) if budget_s is not None else default_budget()
+    deadline = time.monotonic() + budget
+    raw = read_submission_file(path)
+    sha = hashlib.sha256(raw).hexdigest()
     try:
-        nb = read_notebook(path)
-    except NotebookError as exc:
-        raise SubmissionError(str(exc)) from None
-    lab = identify_lab(nb, path)
+        data = run_limited(read_submission, raw, str(path), EXTRACT_TIMEOUT_S * 0.8,
+                           timeout_s=min(EXTRACT_TIMEOUT_S, max(0.1, deadline - time.monotonic())),
+                           memory_bytes=EXTRACT_MEMORY_BYTES)
+    except LimitExceeded as exc:
+        raise SubmissionError(f"{path}: submission too large: reading the notebook {exc} (limits: "
+                              f"{EXTRACT_TIMEOUT_S:g} s, {EXTRACT_MEMORY_BYTES // 2**30} GiB)") from None
+    except RuntimeError as exc:
+        raise SubmissionError(f"{path}: the notebook could not be read ({clean_text(exc, 200, numbers=False)})") from None
+    if "error" in data:
+        raise SubmissionError(str(data["error"]))
+    lab = _lab_of(data.get("lab"), path)
     if expect_lab is not None:
         want = expect_lab.removesuffix("_lab")
         if lab.lab_id != want:
             raise SubmissionError(f"{path}: this is lab {lab.lab_id}, not lab {want}; "
                                   "submit the notebook of the lab you are being graded on")
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    if len(data["units"]) > MAX_UNITS:
+        raise SubmissionError(f"{path}: submission too large: {len(data['units'])} top-level definitions "
+                              f"(imports, functions, classes, constants); the limit is {MAX_UNITS}")
+    program = program_from_plain(data)
     seed = new_seed() if seed is None else int(seed)
     rng = np.random.default_rng(seed)
     all_cases = {q.id: list(q.make_cases(rng)) for q in lab.questions}  # drawn up front: reproducible
-    program = extract_program(nb)
     defined = program.defined_names()
     results: list[QuestionResult] = []
     hidden = (str(path.resolve().parent), *private_paths)
-    with Sandbox(program, limits=limits, private_paths=hidden) as box:
+    with Sandbox(program, limits=limits, private_paths=hidden, deadline=deadline) as box:
         for q in lab.questions:
             cases = all_cases[q.id]
             missing = [n for n in q.names if n not in defined]
@@ -189,10 +284,11 @@ def grade_notebook(path: str | Path, *, student: str | None = None, seed: int | 
                 continue
             try:
                 answers, aborted = box.run_cases(cases, q.timeout_s), None
-            except QuestionAborted as exc:
+            except QuestionAborted as exc:   # BudgetExhausted included
                 answers, aborted = exc.answers, str(exc)
             results.append(_question_result(q, cases, answers, aborted))
-        notes = list(program.problems) + list(box.load_errors)
+        notes = [clean_text(n, 400, numbers=False) for n in program.problems]
+        notes += [clean_text(n, 500, numbers=False) for n in box.load_errors]
         isolation = describe_isolation(box.mode)
     return GradeResult(lab=lab.lab_id, lab_title=lab.title, student=student or path.stem, path=str(path),
                        sha256=sha, seed=seed, questions=results, started_at=started.isoformat(timespec="seconds"),
@@ -201,16 +297,21 @@ def grade_notebook(path: str | Path, *, student: str | None = None, seed: int | 
 
 
 def grade_safely(path: str, student: str | None = None, seed: int | None = None, expect_lab: str | None = None,
-                 private: tuple[str, ...] = ()) -> dict[str, Any]:
+                 private: tuple[str, ...] = (), budget_s: float | None = None) -> dict[str, Any]:
     """Grade one file for a worker process: ``{"result": to_json()}``, ``{"error": bad input}`` or
-    ``{"fatal": the sandbox failed}`` -- plain, picklable data."""
+    ``{"fatal": the sandbox failed}`` -- plain, picklable data. Never raises for a submission:
+    an unexpected failure is reported as ``{"error": ...}`` for that file."""
     from .sandbox import SandboxError
     try:
-        r = grade_notebook(path, student=student, seed=seed, expect_lab=expect_lab, private_paths=private)
+        r = grade_notebook(path, student=student, seed=seed, expect_lab=expect_lab, private_paths=private,
+                           budget_s=budget_s)
     except SubmissionError as exc:
         return {"error": str(exc)}
     except SandboxError as exc:
         return {"fatal": f"{path}: {exc}"}
+    except (Exception, RecursionError, MemoryError) as exc:  # noqa: BLE001 -- one file must not stop a batch
+        return {"error": f"{path}: could not be graded ({type(exc).__name__}: {clean_text(exc, 200)}); "
+                         "nothing was recorded"}
     return {"result": r.to_json()}
 
 

@@ -1,19 +1,28 @@
 """The grader's side of the sandbox: start, feed, time out, kill and restart the student process.
 
-Isolation depends on what the machine offers (:func:`isolation_mode`):
+Isolation depends on what the machine offers (:func:`isolation_mode`); every mode gives student
+code an **allow-list** view of the filesystem except ``plain``:
 
-* ``root-ns`` -- the grader runs as root and ``unshare`` works: the student process gets new PID,
-  network and mount namespaces (no network at all, only its own processes visible, the grader's
-  folders hidden) and runs under a fresh unprivileged uid, with rlimits on CPU time, address space,
-  file size, open files and processes.
-* ``user-ns`` -- not root, but unprivileged user namespaces are enabled: the same namespaces,
-  running under the user's own uid (``RLIMIT_NPROC`` is then not applied: it would count all of the
-  user's processes).
-* ``plain`` -- neither: a scrubbed environment, a fresh temporary folder and rlimits only. There is
-  **no network isolation and no hiding of files** in this mode; every report says so.
+* ``bwrap`` -- bubblewrap (``bwrap``, Debian package ``bubblewrap``) builds a new root holding only
+  the operating system's ``/usr`` (``/usr/local`` and ``/usr/src`` hidden), the Python installation
+  and the virtualenv, all read-only, the dynamic-loader cache, a fresh ``/proc`` and a minimal
+  ``/dev``, and private tmpfs mounts for every writable place (``/tmp`` with the working folder in
+  it, ``/var/tmp``, ``/dev/shm``, ``/run``); new PID, network, IPC and UTS namespaces (and a user
+  namespace when the grader is not root). As root, the student process then runs under a fresh
+  unprivileged uid.
+* ``root-ns`` -- the grader runs as root and ``unshare`` works, no usable ``bwrap``: the same
+  allow-list root is built by ``sandbox_main.py`` itself (tmpfs root, read-only binds,
+  ``pivot_root``, old root detached), in new PID, network and mount namespaces, fresh uid.
+* ``user-ns`` -- not root, unprivileged user namespaces enabled, no usable ``bwrap``: as
+  ``root-ns`` inside a user namespace, running under the user's own uid (``RLIMIT_NPROC`` is then
+  not applied: it would count all of the user's processes).
+* ``plain`` -- none of these: a scrubbed environment, a fresh temporary folder and rlimits only.
+  There is **no network isolation and no hiding of files** in this mode; every report says so.
 
-Every mode scrubs the environment, uses a fresh working folder, a wall-clock limit per question,
-and kills the whole process group (in the namespace modes: the whole PID namespace) on timeout.
+Every mode scrubs the environment, kills the sandbox with the grader (parent-death signal; in the
+namespace modes the PID namespace dies with its first process), bounds each question, the loading
+of the definitions and the whole submission by wall-clock deadlines (``deadline``: the grading
+budget), and cleans the text that comes back (:mod:`course_utils.grader.safety`).
 """
 
 from __future__ import annotations
@@ -36,13 +45,20 @@ from typing import Any
 
 from . import wire
 from .extract import Program
+from .limited import set_parent_death_signal
+from .safety import clean_text
 from .spec import Case
 
-__all__ = ["SandboxLimits", "SandboxError", "QuestionAborted", "CaseAnswer", "Sandbox", "isolation_mode"]
+__all__ = ["SandboxLimits", "SandboxError", "QuestionAborted", "BudgetExhausted", "CaseAnswer", "Sandbox",
+           "isolation_mode", "describe_isolation", "MODES"]
 
 _MAIN = Path(__file__).with_name("sandbox_main.py")
 _WIRE = Path(__file__).with_name("wire.py")
 _UNSHARE_NS = ["--pid", "--fork", "--kill-child", "--mount-proc", "--net"]
+MODES = ("bwrap", "root-ns", "user-ns", "plain")
+_LOAD_BATCH = 200          # definitions per load request (keeps every message far below wire limits)
+_ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime")
+_HIDDEN_SYSTEM = ("/usr/local", "/usr/src")
 
 
 @dataclass(frozen=True)
@@ -52,9 +68,10 @@ class SandboxLimits:
     cpu_s: int = 300                     # CPU seconds over the whole life of one sandbox process
     fsize_bytes: int = 16 * 1024**2      # largest file it may write
     nofile: int = 128                    # open file descriptors
-    nproc: int = 64                      # processes and threads (root-ns mode only)
+    nproc: int = 64                      # processes and threads (root modes only)
     start_timeout_s: float = 60.0        # interpreter + imports
-    load_timeout_s: float = 30.0         # executing the notebook's definitions
+    load_timeout_s: float = 30.0         # executing all of the notebook's definitions (one shared deadline)
+    tmpfs_bytes: int = 64 * 1024**2      # each private writable tmpfs (/tmp, /var/tmp, /dev/shm, /run)
 
 
 class SandboxError(RuntimeError):
@@ -69,6 +86,10 @@ class QuestionAborted(Exception):
         self.answers = answers
 
 
+class BudgetExhausted(QuestionAborted):
+    """The submission's whole time budget was used up before this question could run."""
+
+
 @dataclass
 class CaseAnswer:
     """What the sandbox sent back for one case: a value (plain data) or an error message."""
@@ -80,22 +101,26 @@ class CaseAnswer:
 
 def _probe(cmd: list[str]) -> bool:
     try:
-        return subprocess.run(cmd + ["true"], capture_output=True, timeout=10).returncode == 0
+        return subprocess.run(cmd, capture_output=True, timeout=20, stdin=subprocess.DEVNULL).returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
 
 @functools.lru_cache(maxsize=1)
 def isolation_mode() -> str:
-    """``root-ns``, ``user-ns`` or ``plain`` (see the module docstring); ``COURSE_SANDBOX_MODE`` overrides."""
+    """``bwrap``, ``root-ns``, ``user-ns`` or ``plain`` (module docstring); ``COURSE_SANDBOX_MODE`` overrides."""
     forced = os.environ.get("COURSE_SANDBOX_MODE")
-    if forced in ("root-ns", "user-ns", "plain"):
+    if forced in MODES:
         return forced
+    if not sys.platform.startswith("linux"):
+        return "plain"
+    if shutil.which("bwrap") and _probe(_bwrap_args() + ["--", sys.executable, "-I", "-c", "0"]):
+        return "bwrap"
     unshare = shutil.which("unshare")
-    if unshare and sys.platform.startswith("linux"):
-        if os.geteuid() == 0 and _probe([unshare, *_UNSHARE_NS]):
+    if unshare:
+        if os.geteuid() == 0 and _probe([unshare, *_UNSHARE_NS, "true"]):
             return "root-ns"
-        if _probe([unshare, "--user", "--map-root-user", *_UNSHARE_NS]):
+        if _probe([unshare, "--user", "--map-root-user", *_UNSHARE_NS, "true"]):
             return "user-ns"
     return "plain"
 
@@ -103,8 +128,14 @@ def isolation_mode() -> str:
 def describe_isolation(mode: str) -> str:
     """One plain sentence for reports and docs."""
     return {
-        "root-ns": "sandbox: separate PID, network and mount namespaces, no network, unprivileged uid, rlimits",
-        "user-ns": "sandbox: user, PID, network and mount namespaces, no network, rlimits (no process-count limit)",
+        "bwrap": "sandbox: bubblewrap -- allow-list filesystem (Python and virtualenv read-only, private tmpfs "
+                 "for every writable folder), no network, own PID namespace, unprivileged, rlimits",
+        "root-ns": "sandbox: namespaces -- allow-list filesystem built by pivot_root (Python and virtualenv "
+                   "read-only, private tmpfs for every writable folder), no network, own PID namespace, "
+                   "unprivileged uid, rlimits",
+        "user-ns": "sandbox: user namespace -- allow-list filesystem built by pivot_root (Python and virtualenv "
+                   "read-only, private tmpfs for every writable folder), no network, own PID namespace, rlimits "
+                   "(no process-count limit)",
         "plain": "sandbox: WARNING: no namespaces on this machine -- student code has network access and can "
                  "read your files; only rlimits, a scrubbed environment and a fresh folder apply",
     }[mode]
@@ -116,9 +147,88 @@ def fresh_uid() -> int:
 
 
 def _keep_paths() -> list[str]:
+    """The Python installation and the virtualenv: the only host folders student code sees (read-only)."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
              os.path.dirname(os.path.realpath(sys.executable)), *site.getsitepackages()}
-    return sorted(p for p in paths if p)
+    out = set()
+    for p in paths:
+        if p and os.path.isdir(p):
+            out.add(os.path.abspath(p))
+            out.add(os.path.realpath(p))
+    return _outermost(out)
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _outermost(paths: Iterable[str]) -> list[str]:
+    ordered = sorted(set(paths), key=len)
+    return [p for i, p in enumerate(ordered) if not any(_inside(p, o) for o in ordered[:i])]
+
+
+def _bwrap_args(limits: "SandboxLimits | None" = None, files: Sequence[tuple[str, str]] = ()) -> list[str]:
+    """The ``bwrap`` command line (without the program) of the allow-list sandbox.
+
+    ``files``: extra ``(host path, sandbox path)`` pairs bound read-only (the sandbox program).
+    """
+    lim = limits or SandboxLimits()
+    args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    if os.geteuid() == 0:  # sandbox_main drops to a fresh uid: that needs these, and nothing else
+        args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_CHOWN"]
+    else:
+        args += ["--unshare-user"]
+    mounts: dict[str, str] = {"/": "tmpfs"}   # sandbox path -> "bind" (host folder) or "tmpfs"/"dir"
+
+    def exists(path: str) -> bool:
+        """Does ``path`` exist in the sandbox as built so far?"""
+        if path in mounts:
+            return True
+        top = max((m for m in mounts if _inside(path, m)), key=len)
+        return mounts[top] == "bind" and os.path.isdir(path)
+
+    def ensure_parents(dest: str) -> None:
+        parts = Path(dest).parts
+        for i in range(2, len(parts)):
+            d = str(Path(*parts[:i]))
+            if not exists(d):
+                args.extend(["--perms", "0755", "--dir", d])
+                mounts[d] = "dir"
+
+    def bind(src: str, dest: str) -> None:
+        ensure_parents(dest)
+        args.extend(["--ro-bind", src, dest])
+        mounts[dest] = "bind"
+
+    bind("/usr", "/usr")
+    for d in _HIDDEN_SYSTEM:
+        if os.path.isdir(d):
+            args.extend(["--perms", "0755", "--tmpfs", d])
+            mounts[d] = "tmpfs"
+    for d in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(d):
+            args.extend(["--symlink", os.readlink(d), d])
+            mounts[d] = "dir"
+        elif os.path.isdir(d):
+            bind(d, d)
+    for f in _ETC_FILES:
+        if os.path.exists(f):
+            bind(os.path.realpath(f), f)
+    for k in _keep_paths():
+        top = max((m for m in mounts if _inside(k, m)), key=len)
+        if mounts[top] != "bind":          # not already visible through a bound folder
+            bind(os.path.realpath(k), k)
+    for src, dest in files:
+        bind(src, dest)
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    mounts["/proc"] = mounts["/dev"] = "tmpfs"
+    for d, mode in (("/tmp", "1777"), ("/var/tmp", "1777"), ("/dev/shm", "1777"), ("/run", "0755")):
+        ensure_parents(d)
+        args += ["--perms", mode, "--size", str(lim.tmpfs_bytes), "--tmpfs", d]
+        mounts[d] = "tmpfs"
+    args += ["--remount-ro", "/", "--chdir", "/tmp"]
+    return args
 
 
 def _env() -> dict[str, str]:
@@ -127,21 +237,32 @@ def _env() -> dict[str, str]:
             "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
 
 
+def _child_setup() -> None:
+    """In the forked child before exec: die with the grader."""
+    set_parent_death_signal(signal.SIGKILL)
+
+
 class Sandbox:
     """One student program in a sandbox process, restarted as needed.
 
-    >>> with Sandbox(program, private_paths=[submission_dir]) as sb:   # doctest: +SKIP
+    >>> with Sandbox(program, deadline=time.monotonic() + 180) as sb:   # doctest: +SKIP
     ...     answers = sb.run_cases(cases, timeout_s=10)
+
+    ``deadline`` (a ``time.monotonic()`` value) is the submission's whole budget: no start, load
+    or question runs past it. ``private_paths`` are folders hidden in ``plain``-free modes; they
+    are kept for compatibility (every namespace mode hides everything not on the allow-list).
     """
 
     def __init__(self, program: Program, *, limits: SandboxLimits | None = None,
-                 private_paths: Iterable[str | os.PathLike[str]] = (), uses_torch: bool | None = None):
+                 private_paths: Iterable[str | os.PathLike[str]] = (), uses_torch: bool | None = None,
+                 deadline: float | None = None):
         self.program = program
         self.limits = limits or SandboxLimits()
         self.private_paths = [str(Path(p).resolve()) for p in private_paths]
         self.mode = isolation_mode()
         self.uses_torch = uses_torch if uses_torch is not None else \
             any("torch" in u.source for u in program.units)
+        self.deadline = deadline if deadline is not None else float("inf")
         self.skip: set[int] = set()
         self.load_errors: list[str] = []   # messages about definitions that failed, for the report
         self.notes: list[str] = []
@@ -151,8 +272,24 @@ class Sandbox:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._fd_req = self._fd_ans = -1
 
+    # -- time -------------------------------------------------------------------------------
+    def remaining(self) -> float:
+        """Seconds left of the submission's budget."""
+        return self.deadline - time.monotonic()
+
+    def _until(self, seconds: float) -> float:
+        return min(time.monotonic() + seconds, self.deadline)
+
+    def _budget_message(self) -> str:
+        return ("the time limit for the whole submission was used up before this question could run "
+                "(slow or hanging definitions or questions before it)")
+
     # -- process management ------------------------------------------------------------------
     def _command(self) -> list[str]:
+        if self.mode == "bwrap":
+            files = [(str(_MAIN), "/sandbox/sandbox_main.py"), (str(_WIRE), "/sandbox/wire.py")]
+            return [shutil.which("bwrap") or "bwrap", *_bwrap_args(self.limits, files)[1:], "--",
+                    sys.executable, "-I", "-B", "/sandbox/sandbox_main.py"]
         py = [sys.executable, "-I", "-B", str(_MAIN)]
         if self.mode == "root-ns":
             return [shutil.which("unshare") or "unshare", *_UNSHARE_NS, "--", *py]
@@ -161,6 +298,8 @@ class Sandbox:
         return py
 
     def _start(self) -> None:
+        if self.remaining() <= 0:
+            raise BudgetExhausted(self._budget_message(), [])
         self._tmp = tempfile.TemporaryDirectory(prefix="course-grade-")
         req_r, req_w = os.pipe()
         ans_r, ans_w = os.pipe()
@@ -168,7 +307,7 @@ class Sandbox:
         try:
             self._proc = subprocess.Popen(self._command() + [str(req_r), str(ans_w)], pass_fds=(req_r, ans_w),
                                           stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=_env(),
-                                          cwd=self._tmp.name, start_new_session=True)
+                                          cwd=self._tmp.name, start_new_session=True, preexec_fn=_child_setup)
         except OSError as exc:
             raise SandboxError(f"could not start the sandbox: {exc}") from None
         finally:
@@ -176,30 +315,39 @@ class Sandbox:
             os.close(ans_w)
             log.close()
         self._fd_req, self._fd_ans = req_w, ans_r
-        package = Path(__file__).resolve().parents[1]          # course_utils/, references included
-        masks = [*self.private_paths, str(package), str(package.parent), os.path.expanduser("~"),
-                 tempfile.gettempdir()]
-        config = {"mode": self.mode, "wire_path": str(_WIRE), "torch": self.uses_torch,
-                  "uid": fresh_uid(), "mask": masks, "keep": _keep_paths(),
+        self._inner_pid = None
+        package = Path(__file__).resolve().parents[1]
+        config = {"mode": self.mode, "torch": self.uses_torch, "uid": fresh_uid(),
+                  "wire_path": "/sandbox/wire.py" if self.mode == "bwrap" else str(_WIRE),
+                  "keep": _keep_paths(), "etc": [f for f in _ETC_FILES if os.path.exists(f)],
+                  "hidden_system": list(_HIDDEN_SYSTEM),
+                  "mask": [*self.private_paths, str(package.parent), os.path.expanduser("~")],
                   "workdir": os.path.join(self._tmp.name, "work"),
                   "limits": {"memory_bytes": self.limits.memory_bytes, "cpu_s": self.limits.cpu_s,
                              "fsize_bytes": self.limits.fsize_bytes, "nofile": self.limits.nofile,
-                             "nproc": self.limits.nproc}}
+                             "nproc": self.limits.nproc, "tmpfs_bytes": self.limits.tmpfs_bytes}}
         try:
             body = json.dumps(config).encode()
             os.write(self._fd_req, len(body).to_bytes(8, "big") + body)
-            ready = self._receive(time.monotonic() + self.limits.start_timeout_s)
-        except (TimeoutError, EOFError, OSError, wire.WireError) as exc:
-            log_text = self._log_tail()
-            self.close()
-            raise SandboxError(f"the sandbox did not start ({type(exc).__name__}: {exc}); its log says: "
-                               f"{log_text or '(nothing)'}") from None
-        self.notes = [str(n) for n in ready.get("notes", [])]
+            ready = self._receive(self._until(self.limits.start_timeout_s))
+        except TimeoutError:
+            if self.remaining() <= 0:
+                self.close()
+                raise BudgetExhausted(self._budget_message(), []) from None
+            self._start_failed("TimeoutError", "no answer in time")
+        except (EOFError, OSError, wire.WireError) as exc:
+            self._start_failed(type(exc).__name__, str(exc))
+        self.notes = [clean_text(n, 300, numbers=False) for n in ready.get("notes", []) if type(n) is str][:10]
         self._inner_pid = self._child_of(self._proc.pid) if self.mode != "plain" else self._proc.pid
+
+    def _start_failed(self, kind: str, text: str) -> None:
+        log_text = clean_text(self._log_tail(), 2000, numbers=False)
+        self.close()
+        raise SandboxError(f"the sandbox did not start ({kind}: {text}); its log says: {log_text or '(nothing)'}")
 
     @staticmethod
     def _child_of(pid: int) -> int | None:
-        """The host pid of the sandbox's PID-namespace init (the child of ``unshare``)."""
+        """The host pid of the sandbox's PID-namespace init (the child of ``unshare`` / ``bwrap``)."""
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 try:
@@ -266,7 +414,9 @@ class Sandbox:
         self._fd_req = self._fd_ans = -1
         if self._proc is not None:
             inner = self._inner_pid
-            for kill, pid in ((os.kill, inner), (os.killpg, self._proc.pid)):
+            if inner is None and self.mode != "plain":
+                inner = self._child_of(self._proc.pid)
+            for kill, pid in ((os.kill, inner), (os.killpg, self._proc.pid), (os.kill, self._proc.pid)):
                 try:
                     if pid is not None:
                         kill(pid, signal.SIGKILL)
@@ -291,49 +441,81 @@ class Sandbox:
         self.close()
 
     # -- protocol ---------------------------------------------------------------------------
+    def _where(self, index: int) -> str:
+        u = self.program.units[index]
+        names = ", ".join(u.names) or u.kind
+        return clean_text(f"code cell {u.cell + 1} line {u.line} ({names})", 200, numbers=False)
+
     def _ensure_loaded(self) -> None:
-        """Start the process and execute the program's definitions, skipping ones that kill it."""
+        """Start the process and execute the program's definitions, in batches, under one deadline.
+
+        A definition that hangs, kills the process or sends garbage is skipped and the process
+        restarted; when the loading deadline passes, the definition running then and every one
+        not reached yet are skipped (and reported) -- the next start loads only the rest.
+        """
         while self._proc is None:
             self._start()
-            units = self.program.to_plain()
-            self._send({"op": "load", "units": units, "skip": sorted(self.skip)})
-            deadline = time.monotonic() + self.limits.load_timeout_s
-            current = None
+            deadline = self._until(self.limits.load_timeout_s)
+            todo = [i for i in range(len(self.program.units)) if i not in self.skip]
+            current: int | None = None
             try:
-                while True:
-                    msg = self._receive(deadline)
-                    if msg["event"] == "unit" and type(msg.get("index")) is int:
-                        current = msg["index"]
-                    elif msg["event"] == "loaded":
-                        for err in msg.get("errors", []):
-                            u = self.program.units[err["index"]]
-                            self.load_errors.append(f"code cell {u.cell + 1} line {u.line} "
-                                                    f"({', '.join(u.names) or u.kind}): {str(err['error'])[:300]}")
-                        return
-                    else:
-                        raise wire.WireError(f"unexpected event {msg['event']!r} while loading")
+                for b in range(0, len(todo), _LOAD_BATCH):
+                    batch = todo[b:b + _LOAD_BATCH]
+                    units = self.program.to_plain()
+                    self._send({"op": "load", "units": [dict(units[i], index=i) for i in batch]})
+                    expected = set(batch)
+                    while True:
+                        msg = self._receive(deadline)
+                        if msg["event"] == "unit" and msg.get("index") in expected:
+                            current = msg["index"]
+                        elif msg["event"] == "loaded" and type(msg.get("errors")) is list:
+                            for err in msg["errors"][:_LOAD_BATCH]:
+                                if type(err) is dict and err.get("index") in expected:
+                                    self.load_errors.append(f"{self._where(err['index'])}: "
+                                                            f"{clean_text(err.get('error'), 300)}")
+                            current = None
+                            break
+                        else:
+                            raise wire.WireError(f"unexpected event {clean_text(msg['event'], 40)!r} while loading")
             except (TimeoutError, EOFError, OSError, wire.WireError, KeyError, IndexError, TypeError) as exc:
-                reason = ("took longer than the time limit" if isinstance(exc, TimeoutError)
+                timed_out = isinstance(exc, TimeoutError)
+                reason = ("took longer than the time limit for loading the notebook's definitions" if timed_out
                           else self._death_reason() if isinstance(exc, (EOFError, OSError))
-                          else f"answered garbage ({exc})")
+                          else f"answered garbage ({clean_text(exc, 200)})")
                 self.close()
-                if current is None or current in self.skip:
-                    raise SandboxError(f"the sandbox failed while loading the notebook: {reason}") from None
+                if current is None:
+                    if timed_out and self.remaining() <= 0:
+                        raise BudgetExhausted(self._budget_message(), []) from None
+                    if timed_out:  # between statements: nothing to pin it on; skip what is left
+                        current = next((i for i in todo if i not in self.skip), None)
+                    if current is None:
+                        raise SandboxError(f"the sandbox failed while loading the notebook: {reason}") from None
                 self.skip.add(current)
                 self.restarts += 1
-                u = self.program.units[current]
-                self.load_errors.append(f"code cell {u.cell + 1} line {u.line} ({', '.join(u.names) or u.kind}): "
-                                        f"running this definition {reason}; it was skipped")
+                self.load_errors.append(f"{self._where(current)}: running this definition {reason}; it was skipped")
+                if timed_out:
+                    rest = [i for i in todo if i > current and i not in self.skip]
+                    if rest:
+                        self.skip.update(rest)
+                        self.load_errors.append(
+                            f"{len(rest)} definition(s) after it, from {self._where(rest[0])}, were not run: the "
+                            f"notebook's definitions may take {self.limits.load_timeout_s:g} s in total")
+                if self.remaining() <= 0:
+                    raise BudgetExhausted(self._budget_message(), []) from None
 
     def run_cases(self, cases: Sequence[Case], timeout_s: float) -> list[CaseAnswer]:
         """Run one question's cases; the inputs leave the grader only now.
 
         Raises :class:`QuestionAborted` (with the answers received so far) on timeout, death or
-        garbage; the process is then killed and the next call starts a fresh one.
+        garbage; the process is then killed and the next call starts a fresh one. Raises
+        :class:`BudgetExhausted` when the submission's budget is used up before the question runs.
         """
         self._ensure_loaded()
         answers: list[CaseAnswer] = []
-        deadline = time.monotonic() + timeout_s
+        if self.remaining() <= 0.05:
+            raise BudgetExhausted(self._budget_message(), answers)
+        budget_bound = self.remaining() < timeout_s
+        deadline = self._until(timeout_s)
         try:
             self._send({"op": "call", "cases": [
                 {"func": c.func, "kwargs": c.kwargs, "seed": c.seed, "returns_kwargs": list(c.returns_kwargs)}
@@ -348,15 +530,16 @@ class Sandbox:
                     after = msg.get("after", {})
                     answers.append(CaseAnswer(True, value=msg.get("value"), after=after if type(after) is dict else {}))
                 else:
-                    answers.append(CaseAnswer(False, error=str(msg.get("error", "failed"))[:400]))
+                    answers.append(CaseAnswer(False, error=clean_text(msg.get("error", "failed"), 400)))
             if len(answers) != len(cases):
                 raise wire.WireError(f"{len(answers)} answers for {len(cases)} cases")
             return answers
         except TimeoutError:
             self.close()
             self.restarts += 1
-            raise QuestionAborted(f"time limit of {timeout_s:g} s exceeded (infinite loop? too slow?) "
-                                  f"after {len(answers)} of {len(cases)} tests", answers) from None
+            what = (f"the time limit for the whole submission was reached" if budget_bound
+                    else f"time limit of {timeout_s:g} s exceeded (infinite loop? too slow?)")
+            raise QuestionAborted(f"{what} after {len(answers)} of {len(cases)} tests", answers) from None
         except (EOFError, OSError) as exc:
             reason = self._death_reason() if isinstance(exc, EOFError) else f"lost contact with the sandbox ({exc})"
             self.close()
@@ -365,4 +548,5 @@ class Sandbox:
         except (wire.WireError, KeyError, TypeError) as exc:
             self.close()
             self.restarts += 1
-            raise QuestionAborted(f"the sandbox sent an answer that is not plain data ({exc})", answers) from None
+            raise QuestionAborted(f"the sandbox sent an answer that is not plain data ({clean_text(exc, 200)})",
+                                  answers) from None

@@ -11,7 +11,11 @@ In the JSON tree an array is ``{"$nd": "a0"}`` (a member of the archive), a tupl
 :func:`decode` is what the trusted grader applies to anything coming *out* of the sandbox: it checks
 exact types, rejects object/structured dtypes (arrays are loaded with ``allow_pickle=False``), bounds
 sizes and nesting, and so returns only genuine built-in values and base-class ``ndarray`` objects --
-never an object of the student's making.
+never an object of the student's making. Everything is bounded *before* it is parsed, since the
+sandbox can write any bytes to its answer pipe: the frame size, the JSON header size, the nesting
+depth (a scan of the header, not recursion), the number of values, the size of integers, and the
+archive's central directory (entry count and size, read from its end record; members must be
+stored uncompressed, so no archive expands in memory). Any failure is a :class:`WireError`.
 
 This module imports only the standard library and NumPy: the sandbox loads it by file path.
 """
@@ -31,9 +35,13 @@ import numpy as np
 
 __all__ = ["WireError", "encode", "decode", "write_frame", "read_frame", "MAX_FRAME_BYTES"]
 
-MAX_FRAME_BYTES = 256 * 1024 * 1024
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+MAX_HEADER_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 32
 MAX_ITEMS = 100_000
+MAX_ARRAYS = 4096                 # members of the .npz archive
+MAX_DIRECTORY_BYTES = 1 << 20     # its central directory
+MAX_INT_BITS = 1024
 _ARRAY_KINDS = "biuf"
 
 
@@ -109,6 +117,8 @@ def _from_plain(tree: Any, arrays: Any, used: set[str], depth: int, count: list[
     if depth > MAX_DEPTH:
         raise WireError(f"values nested more than {MAX_DEPTH} levels deep")
     t = type(tree)
+    if t is int and tree.bit_length() > MAX_INT_BITS:
+        raise WireError(f"an integer of more than {MAX_INT_BITS} bits")
     if tree is None or t is bool or t is int or t is str:
         return tree
     if t is float:
@@ -134,24 +144,90 @@ def _from_plain(tree: Any, arrays: Any, used: set[str], depth: int, count: list[
     raise WireError(f"unexpected JSON value of type {t.__name__}")
 
 
+def _check_depth(header: bytes) -> None:
+    """Refuse JSON nested deeper than the decoder accepts, without recursing (brackets inside
+    strings do not count)."""
+    depth = 0
+    for m in _JSON_TOKENS.finditer(header):
+        tok = m.group()
+        if tok in (b"[", b"{"):
+            depth += 1
+            if depth > 2 * MAX_DEPTH + 2:   # a tuple / dict / array costs two levels of JSON
+                raise WireError(f"values nested more than {MAX_DEPTH} levels deep")
+        elif tok in (b"]", b"}"):
+            depth -= 1
+
+
+_JSON_TOKENS = __import__("re").compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _check_archive(data: bytes) -> None:
+    """Bound an .npz (zip) archive before ``zipfile`` reads it: entry count and central-directory
+    size from the end record, no zip64 end record, every member stored (not compressed)."""
+    if not data:
+        return
+    tail_start = max(0, len(data) - (22 + 65535))
+    if data[-22:-18] == b"PK\x05\x06" and data[-2:] == b"\x00\x00":   # as zipfile looks for it
+        pos = len(data) - 22
+    else:
+        pos = data.rfind(b"PK\x05\x06", tail_start)
+    if pos < 0 or len(data) - pos < 22:
+        raise WireError("bad array archive: no end-of-archive record")
+    (_sig, disk, cd_disk, n_here, n_total, cd_size, cd_offset, _comment) = struct.unpack(
+        "<IHHHHIIH", data[pos:pos + 22])
+    if pos >= 20 and data[pos - 20:pos - 16] == b"PK\x06\x07":
+        raise WireError("bad array archive: zip64 end records are not accepted")
+    if disk or cd_disk or n_here != n_total or n_total > MAX_ARRAYS:
+        raise WireError(f"bad array archive: {n_total} members (at most {MAX_ARRAYS})")
+    if cd_size > MAX_DIRECTORY_BYTES or cd_size > pos or cd_offset > pos:
+        raise WireError(f"bad array archive: a central directory of {cd_size} bytes")
+    # walk the central directory: count, compression, sizes
+    p, end, seen = pos - cd_size, pos, 0
+    while p < end:
+        if data[p:p + 4] != b"PK\x01\x02" or end - p < 46:
+            raise WireError("bad array archive: malformed central directory")
+        method = struct.unpack("<H", data[p + 10:p + 12])[0]
+        csize, usize = struct.unpack("<II", data[p + 20:p + 28])
+        n, m, k = struct.unpack("<HHH", data[p + 28:p + 34])
+        if method != 0:
+            raise WireError("bad array archive: compressed members are not accepted")
+        if csize != usize and csize != 0xFFFFFFFF:
+            raise WireError("bad array archive: inconsistent member sizes")
+        seen += 1
+        p += 46 + n + m + k
+    if seen != n_total:
+        raise WireError("bad array archive: its directory does not match its end record")
+
+
 def decode(body: bytes) -> Any:
-    """Parse one message body into plain data, checking every type (see module docstring)."""
+    """Parse one message body into plain data, checking every type (see module docstring).
+
+    Raises :class:`WireError` for anything else -- never another exception type.
+    """
     if len(body) < 4:
         raise WireError("truncated message")
     (n,) = struct.unpack(">I", body[:4])
     if n > len(body) - 4:
         raise WireError("truncated JSON header")
+    if n > MAX_HEADER_BYTES:
+        raise WireError(f"a JSON header of {n} bytes (at most {MAX_HEADER_BYTES})")
+    header = body[4:4 + n]
+    _check_depth(header)
     try:
-        tree = json.loads(body[4:4 + n].decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WireError(f"header is not JSON: {exc}") from None
+        tree = json.loads(header.decode("utf-8"), parse_constant=_reject_constant)
+    except WireError:
+        raise
+    except (ValueError, RecursionError, MemoryError) as exc:  # bad JSON, UTF-8, int digit limit, nesting
+        raise WireError(f"header is not acceptable JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
+    archive = body[4 + n:]
+    _check_archive(archive)
     try:
-        with np.load(io.BytesIO(body[4 + n:]), allow_pickle=False) as arrays:
+        with np.load(io.BytesIO(archive), allow_pickle=False) as arrays:
             return _from_plain(tree, arrays, set(), 0, [0])
     except WireError:
         raise
-    except Exception as exc:  # zipfile / npy format / pickle refusal
-        raise WireError(f"bad array archive: {type(exc).__name__}: {exc}") from None
+    except Exception as exc:  # zipfile / npy format / pickle refusal / anything else
+        raise WireError(f"bad array archive: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
 def write_frame(fd: int, body: bytes) -> None:
