@@ -3,7 +3,8 @@
 Modules, one job each:
 
 * :mod:`course_utils.runtime`   -- device selection, seeding, dtype helpers.
-* :mod:`course_utils.data`      -- digits, tinyshakespeare, code corpora, character vocabularies.
+* :mod:`course_utils.data`      -- digits, digit scenes, tinyshakespeare, code corpora, character vocabularies.
+* :mod:`course_utils.cnn`       -- the course CNN for digits and digit scenes, trained once and cached (units 1, 2, 7).
 * :mod:`course_utils.rnn`       -- NumPy reference RNN layers (unit 3) and the "hello" model.
 * :mod:`course_utils.charrnn`   -- min-char-rnn and its batched sibling (units 4-5).
 * :mod:`course_utils.training`  -- a small training loop helper with progress bar and live loss plot.
