@@ -1,12 +1,17 @@
 """``course grade``, ``course gradebook`` and ``course validate`` (registered by :mod:`course_utils.cli`).
 
-    course grade PATH... [--student ID] [--lab L] [--json] [--jobs N] [--seed S]
-                         [--gradebook PATH] [--no-record] [--report-dir DIR]
-    course gradebook [--lab L] [--student ID] [--csv FILE] [--gradebook PATH]
+    course grade PATH... [--student ID] [--lab L] [--json] [--jobs N] [--seed S] [--budget SECONDS]
+                         [--force] [--gradebook PATH] [--no-record] [--report-dir DIR]
+    course gradebook [--lab L] [--student ID] [--csv FILE] [--format attempts|canvas] [--detail]
+                     [--gradebook PATH]
     course validate [--lab L] [--mutants DIR]
 
-Exit status of ``course grade``: 0 when every submission was graded and recorded, 2 when some file
-could not be graded (bad input: nothing recorded for it), 3 when the sandbox itself failed.
+Exit status of ``course grade``: 0 when every submission was graded and recorded (or skipped as
+unchanged), 2 when some file could not be graded (bad input -- not a notebook, a symbolic link,
+too large, an unsafe student id ...: nothing recorded for it), 3 when the sandbox itself failed.
+A folder of submissions is graded by ``--jobs`` worker processes (default: the number of cores),
+each submission within its own time budget; one that brings a worker down is retried alone and, if
+it does so again, refused -- the batch always goes on.
 """
 
 from __future__ import annotations
@@ -14,86 +19,255 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register", "collect_submissions"]
+__all__ = ["register", "collect_submissions", "collect", "default_jobs"]
 
 
-def collect_submissions(paths: list[Path]) -> list[tuple[Path, str]]:
-    """Expand files and folders into ``(notebook, student id)`` pairs.
+def default_jobs() -> int:
+    """The number of cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def collect(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
+    """Expand files and folders into ``(notebook, student id)`` pairs and ``(path, why refused)`` pairs.
 
     A file's student id is its stem; inside a folder, a notebook directly in it is named by its stem
     and one in a sub-folder by that sub-folder's name (``submissions/alice/03_rnn_basics_lab.ipynb``).
+    Symbolic links (to files or folders) are refused, never followed; so are ids that could not
+    safely name a report file. ``.ipynb_checkpoints`` folders are ignored.
     """
+    from .safety import STUDENT_ID_RULE, StudentIdError, check_student_id
     found: list[tuple[Path, str]] = []
+    refused: list[tuple[Path, str]] = []
+
+    def add(nb: Path, sid: str) -> None:
+        try:
+            found.append((nb, check_student_id(sid)))
+        except StudentIdError:
+            refused.append((nb, f"{nb}: the student id {sid!r} taken from its name is not allowed "
+                                f"({STUDENT_ID_RULE}); rename it or grade it with --student"))
+
     for p in paths:
-        if p.is_dir():
-            for nb in sorted(p.rglob("*.ipynb")):
-                rel = nb.relative_to(p)
-                if ".ipynb_checkpoints" in rel.parts:
+        if p.is_symlink():
+            refused.append((p, f"{p}: is a symbolic link; submissions must be regular files and folders "
+                               "(a link is not graded as its target)"))
+            continue
+        if not p.is_dir():
+            found.append((p, p.stem))   # checked when graded (or given with --student)
+            continue
+        for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
+            here = Path(dirpath)
+            for d in sorted(dirnames):
+                if (here / d).is_symlink():
+                    refused.append((here / d, f"{here / d}: is a symbolic link to a folder; submissions must be "
+                                              "regular files and folders (a link is not followed)"))
+            dirnames[:] = sorted(d for d in dirnames if d != ".ipynb_checkpoints" and not (here / d).is_symlink())
+            for f in sorted(filenames):
+                if not f.endswith(".ipynb"):
                     continue
-                found.append((nb, rel.parts[0] if len(rel.parts) > 1 else nb.stem))
+                nb = here / f
+                rel = nb.relative_to(p)
+                if nb.is_symlink():
+                    refused.append((nb, f"{nb}: is a symbolic link; submissions must be regular files "
+                                        "(a link is not graded as its target)"))
+                    continue
+                add(nb, rel.parts[0] if len(rel.parts) > 1 else nb.stem)
+    found.sort(key=lambda t: str(t[0]))
+    return found, refused
+
+
+def collect_submissions(paths: list[Path]) -> list[tuple[Path, str]]:
+    """The gradable ``(notebook, student id)`` pairs of :func:`collect` (refused paths left out)."""
+    return collect(paths)[0]
+
+
+def _worker_init() -> None:
+    """A grading worker dies with ``course grade`` (and its sandboxes die with it)."""
+    from .limited import set_parent_death_signal
+    set_parent_death_signal()
+
+
+def _run(jobs: list[tuple[Any, ...]], n_jobs: int) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """Grade ``jobs`` (arguments of ``grade_safely``), yielding ``(job, outcome)`` as each finishes.
+
+    One submission is graded in this process; several by ``n_jobs`` worker processes. A job whose
+    worker dies is retried alone in a fresh worker; dying again, it becomes an error outcome.
+    """
+    from .grade import grade_safely
+    if len(jobs) <= 1:
+        for job in jobs:
+            yield job, grade_safely(*job)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    pending, alone = list(jobs), False
+    while pending:
+        broken: list[tuple[Any, ...]] = []
+        groups = [pending] if not alone else [[job] for job in pending]
+        for group in groups:
+            with ProcessPoolExecutor(max_workers=min(n_jobs, len(group)), mp_context=ctx,
+                                     initializer=_worker_init) as pool:
+                futures = {pool.submit(grade_safely, *job): job for job in group}
+                for fut in as_completed(futures):
+                    job = futures[fut]
+                    try:
+                        out = fut.result()
+                    except BrokenProcessPool:
+                        if alone:
+                            out = {"error": f"{job[0]}: the grading process died while grading this file "
+                                            "(twice); nothing was recorded"}
+                        else:
+                            broken.append(job)
+                            continue
+                    except Exception as exc:  # noqa: BLE001
+                        out = {"error": f"{job[0]}: could not be graded ({type(exc).__name__}); nothing was recorded"}
+                    yield job, out
+        pending, alone = broken, True
+
+
+class _Progress:
+    """A progress bar with ETA on stderr for folder grading (silent when stderr is not a terminal)."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.bar = None
+        if enabled and total > 1:
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=total, unit="nb", desc="grading", file=sys.stderr, dynamic_ncols=True,
+                            disable=None, smoothing=0.1)
+
+    def write(self, text: str, file: Any = None) -> None:
+        if self.bar is not None and not self.bar.disable:
+            self.bar.write(text, file=file or sys.stdout)
         else:
-            found.append((p, p.stem))
-    return found
+            print(text, file=file or sys.stdout, flush=True)
+
+    def step(self, note: str = "") -> None:
+        if self.bar is not None:
+            if note:
+                self.bar.set_postfix_str(note, refresh=False)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
-    from .grade import grade_safely
     from .gradebook import Gradebook, default_gradebook_path
+    from .grade import SubmissionError, read_submission_file
+    from .safety import StudentIdError, check_student_id
 
-    subs = collect_submissions(args.paths)
-    if not subs:
+    if args.student:
+        try:
+            check_student_id(args.student)
+        except StudentIdError as exc:
+            print(f"course grade: {exc}", file=sys.stderr)
+            return 2
+    if args.budget is not None and not args.budget > 0:
+        print("course grade: --budget must be a positive number of seconds", file=sys.stderr)
+        return 2
+    subs, refused = collect(args.paths)
+    if not subs and not refused:
         print("course grade: no notebooks found in " + ", ".join(map(str, args.paths)), file=sys.stderr)
         return 2
-    if args.student and len(subs) > 1:
+    if args.student and len(subs) + len(refused) > 1:
         print("course grade: --student needs exactly one notebook (in a folder, ids come from file or "
               "sub-folder names)", file=sys.stderr)
         return 2
+    status = 0
+    for path, why in refused:
+        status = 2
+        print(f"course grade: {why}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"path": str(path), "error": why}), flush=True)
     gb_path = Path(args.gradebook) if args.gradebook else default_gradebook_path()
     gradebook = None if args.no_record else Gradebook(gb_path)
     private = (str(gb_path.resolve().parent), *(str(p.resolve()) for p in args.paths if p.is_dir()))
-    jobs = [(str(p), args.student or sid, args.seed, args.lab, private) for p, sid in subs]
-    if args.jobs > 1 and len(jobs) > 1:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=ctx) as pool:
-            outcomes = pool.map(grade_safely, *zip(*jobs))
-            return _emit(outcomes, jobs, args, gradebook)
-    return _emit((grade_safely(*j) for j in jobs), jobs, args, gradebook)
+    jobs = []
+    for p, sid in subs:
+        student = args.student or sid
+        try:
+            check_student_id(student)
+        except StudentIdError as exc:
+            status = 2
+            print(f"course grade: {p}: {exc}; grade it with --student ID", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"path": str(p), "error": str(exc)}), flush=True)
+            continue
+        if gradebook is not None and not args.force and args.seed is None:
+            try:
+                sha = __import__("hashlib").sha256(read_submission_file(p)).hexdigest()
+            except SubmissionError:
+                sha = None
+            row = gradebook.latest(student, sha) if sha else None
+            if row is not None:
+                msg = (f"{student}: {p} is unchanged since attempt {row['id']} ({row['total']:g}/{row['max']:g}, "
+                       f"{row['finished_at']}); not graded again (--force re-grades)")
+                print(json.dumps({"path": str(p), "student": student, "skipped": "unchanged", "attempt": row["id"],
+                                  "lab": row["lab"], "total": row["total"], "max": row["max"]})
+                      if args.json else msg, flush=True)
+                continue
+        jobs.append((str(p), student, args.seed, args.lab, private, args.budget))
+    progress = _Progress(len(jobs), enabled=not args.no_progress)
+    try:
+        status = max(status, _emit(_run(jobs, max(1, args.jobs)), args, gradebook, progress))
+    finally:
+        progress.close()
+    return status
 
 
-def _emit(outcomes: Any, jobs: list[tuple[Any, ...]], args: argparse.Namespace, gradebook: Any) -> int:
+def _emit(outcomes: Any, args: argparse.Namespace, gradebook: Any, progress: _Progress) -> int:
     """Record, report and print each outcome as it arrives; return the exit status."""
     from .grade import result_from_json
     from .report import to_html, to_markdown, to_text
+    from .safety import clean_text
     status = 0
-    for job, out in zip(jobs, outcomes):
+    for job, out in outcomes:
         if "result" not in out:
             status = max(status, 3 if "fatal" in out else 2)
-            msg = out.get("fatal") or out.get("error")
-            print(f"course grade: {msg}", file=sys.stderr)
+            msg = clean_text(out.get("fatal") or out.get("error"), 2000, numbers=False)
+            progress.write(f"course grade: {msg}", file=sys.stderr)
             if args.json:
-                print(json.dumps({"path": job[0], "student": job[1], "error": msg}), flush=True)
+                progress.write(json.dumps({"path": job[0], "student": job[1], "error": msg}))
+            progress.step("refused")
             continue
         result = result_from_json(out["result"])
         if gradebook is not None:
             gradebook.record(result)
         if args.report_dir:
-            d = Path(args.report_dir)
+            d = Path(args.report_dir).resolve()
             d.mkdir(parents=True, exist_ok=True)
             stem = f"{result.student}_{result.lab}"
-            (d / f"{stem}.md").write_text(to_markdown(result), encoding="utf-8")
-            (d / f"{stem}.html").write_text(to_html(result), encoding="utf-8")
-        print(json.dumps(result.to_json()) if args.json else to_text(result), flush=True)
+            for suffix, render in ((".md", to_markdown), (".html", to_html)):
+                target = (d / f"{stem}{suffix}").resolve()
+                if target.parent != d:   # ids are checked already; this is a second lock
+                    raise ValueError(f"refusing to write a report outside {d}: {target}")
+                target.write_text(render(result), encoding="utf-8")
+        progress.write(json.dumps(result.to_json()) if args.json else to_text(result))
+        progress.step(f"{result.student} {result.total:g}/{result.max:g}")
     return status
 
 
 def _cmd_gradebook(args: argparse.Namespace) -> int:
     from .gradebook import Gradebook
     gb = Gradebook(args.gradebook)
+    if args.format == "canvas":
+        if args.csv:
+            n = gb.export_canvas(args.csv, lab=args.lab, detail=args.detail, policy=args.policy)
+            print(f"wrote {n} students to {args.csv} (Canvas gradebook import)", file=sys.stderr)
+        else:
+            gb.export_canvas(sys.stdout, lab=args.lab, detail=args.detail, policy=args.policy)
+        return 0
     if args.csv:
         n = gb.export_csv(args.csv, lab=args.lab)
         print(f"wrote {n} attempts to {args.csv}")
@@ -128,11 +302,19 @@ def register(subparsers: Any) -> None:
     """Add ``grade``, ``gradebook`` and ``validate`` to the ``course`` command."""
     p = subparsers.add_parser("grade", help="grade lab notebooks in the sandbox and record them in the gradebook")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="notebooks or folders of submissions")
-    p.add_argument("--student", help="student id (default: file stem, or sub-folder name inside a folder)")
+    p.add_argument("--student", help="student id (default: $COURSE_STUDENT_ID, else the file stem, or the login name for a file "
+                   "named after its lab; inside a folder: file stem or sub-folder name)")
     p.add_argument("--lab", help="refuse notebooks of any other lab (e.g. 03_rnn_basics)")
     p.add_argument("--json", action="store_true", help="print one JSON object per submission")
-    p.add_argument("--jobs", type=int, default=1, help="grade N submissions at once (default 1)")
-    p.add_argument("--seed", type=int, default=None, help="reuse a recorded seed to reproduce a grading")
+    p.add_argument("--jobs", type=int, default=default_jobs(),
+                   help=f"grade N submissions at once (default: the number of cores, here {default_jobs()})")
+    p.add_argument("--seed", type=int, default=None, help="reuse a recorded seed to reproduce a grading (implies --force)")
+    p.add_argument("--budget", type=float, default=None, metavar="SECONDS",
+                   help="wall-clock limit for grading one submission, everything included "
+                        "(default $COURSE_GRADE_BUDGET or 180)")
+    p.add_argument("--force", action="store_true",
+                   help="grade again submissions whose notebook is unchanged since their last recorded attempt")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--gradebook", default=None, help="SQLite file (default $COURSE_GRADEBOOK or grades/gradebook.sqlite)")
     p.add_argument("--no-record", action="store_true", help="do not write to the gradebook")
     p.add_argument("--report-dir", default=None, help="also write STUDENT_LAB.md and .html feedback reports here")
@@ -142,6 +324,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--lab", default=None, help="only this lab")
     p.add_argument("--student", default=None, help="only this student")
     p.add_argument("--csv", default=None, metavar="FILE", help="export to a CSV file")
+    p.add_argument("--format", choices=("attempts", "canvas"), default="attempts",
+                   help="attempts: every attempt, one column per question; canvas: one row per student and one "
+                        "column per lab, for an LMS gradebook import (to --csv FILE, else stdout)")
+    p.add_argument("--detail", action="store_true", help="canvas: also one column per question")
+    p.add_argument("--policy", choices=("latest", "best"), default="latest",
+                   help="canvas: which attempt counts (default the latest)")
     p.add_argument("--gradebook", default=None, help="SQLite file (default $COURSE_GRADEBOOK or grades/gradebook.sqlite)")
     p.set_defaults(func=_cmd_gradebook)
 

@@ -14,8 +14,17 @@ from .grade import GradeResult
 
 __all__ = ["to_markdown", "to_html", "to_text"]
 
-_ICON = {"passed": "✅", "partial": "🟡", "failed": "❌", "missing": "❌", "not_implemented": "⬜",
-         "timeout": "⏱️", "crashed": "💥"}
+# Status marks are CSS dots (no emoji font needed); Markdown and text show the status word only.
+_COLOUR = {"passed": "#1a7f37", "partial": "#bf8700", "failed": "#cf222e", "missing": "#cf222e",
+           "not_implemented": "#6e7781", "timeout": "#cf222e", "crashed": "#cf222e"}
+_LEFT = "text-align:left"       # JupyterLab right-aligns table cells by default
+_RIGHT = "text-align:right;white-space:nowrap"
+
+
+def _mark(status: str) -> str:
+    colour = _COLOUR.get(status, "#6e7781")
+    return (f"<span style='display:inline-block;width:0.7em;height:0.7em;border-radius:50%;"
+            f"background:{colour};margin-right:0.35em;vertical-align:baseline'></span>")
 
 
 def _md_escape(text: str) -> str:
@@ -31,9 +40,9 @@ def _footer(r: GradeResult) -> list[str]:
 def to_markdown(r: GradeResult) -> str:
     """A Markdown report (what ``submit()`` displays)."""
     lines = [f"### {_md_escape(r.lab_title)} ({r.lab}) — {r.total:g} / {r.max:g} points", "",
-             "| Question | Score | Status | Feedback |", "|---|---|---|---|"]
+             "| Question | Score | Status | Feedback |", "|:---|---:|:---|:---|"]
     for q in r.questions:
-        lines.append(f"| {q.id} {_md_escape(q.title)} | {q.score:g} / {q.max:g} | {_ICON.get(q.status, '')} "
+        lines.append(f"| {q.id} {_md_escape(q.title)} | {q.score:g} / {q.max:g} | "
                      f"{q.status.replace('_', ' ')} | {_md_escape(q.message)} |")
     if r.notes:
         lines += ["", "**Notes about your notebook**", ""] + [f"- {_md_escape(n)}" for n in r.notes]
@@ -46,14 +55,16 @@ def to_html(r: GradeResult) -> str:
     """A self-contained HTML report (escaped throughout)."""
     e = html.escape
     rows = "".join(
-        f"<tr><td>{e(q.id)} {e(q.title)}</td><td>{q.score:g} / {q.max:g}</td>"
-        f"<td>{_ICON.get(q.status, '')} {e(q.status.replace('_', ' '))}</td><td>{e(q.message)}</td></tr>"
+        f"<tr><td style='{_LEFT}'>{e(q.id)} {e(q.title)}</td><td style='{_RIGHT}'>{q.score:g} / {q.max:g}</td>"
+        f"<td style='{_LEFT};white-space:nowrap'>{_mark(q.status)}{e(q.status.replace('_', ' '))}</td>"
+        f"<td style='{_LEFT}'>{e(q.message)}</td></tr>"
         for q in r.questions)
     notes = "".join(f"<li>{e(n)}</li>" for n in r.notes)
     notes_html = f"<p><b>Notes about your notebook</b></p><ul>{notes}</ul>" if notes else ""
     footer = "<br>".join(e(f) for f in _footer(r))
     return (f"<div class='course-grade-report'><h3>{e(r.lab_title)} ({e(r.lab)}) — {r.total:g} / {r.max:g} points</h3>"
-            f"<table><thead><tr><th>Question</th><th>Score</th><th>Status</th><th>Feedback</th></tr></thead>"
+            f"<table><thead><tr><th style='{_LEFT}'>Question</th><th style='{_RIGHT}'>Score</th>"
+            f"<th style='{_LEFT}'>Status</th><th style='{_LEFT}'>Feedback</th></tr></thead>"
             f"<tbody>{rows}</tbody></table>{notes_html}<p><small>{footer}</small></p></div>")
 
 

@@ -3,12 +3,13 @@
 The notebook file is found from, in order: the ``path`` argument; the ``__session__`` variable
 (or the ``JPY_SESSION_NAME`` environment variable) that JupyterLab gives the kernel; and
 ``labs/<lab>_lab.ipynb`` in the course folder. The report is displayed inline (HTML in Jupyter,
-text elsewhere) and the attempt is recorded in the default gradebook, like ``course grade``.
+text elsewhere) and the attempt is recorded in the default gradebook, like ``course grade``, under
+the same student id (:func:`~course_utils.grader.student.student_id`: ``$COURSE_STUDENT_ID``, else the
+login name).
 """
 
 from __future__ import annotations
 
-import getpass
 import os
 import sqlite3
 from datetime import datetime
@@ -18,6 +19,7 @@ from typing import Any
 from ..notebooks import COURSE_ROOT
 from .grade import GradeResult, SubmissionError, grade_notebook
 from .registry import get_lab
+from .student import student_id
 
 __all__ = ["find_notebook", "submit_notebook"]
 
@@ -71,7 +73,7 @@ def submit_notebook(lab_id: str, path: str | os.PathLike[str] | None = None, stu
     print(f"Grading the saved file {nb_path} (last saved at {saved}); save (Ctrl+S) first if you changed it.")
     gb_path = default_gradebook_path()
     try:
-        result = grade_notebook(nb_path, student=student or getpass.getuser(), expect_lab=lab_id,
+        result = grade_notebook(nb_path, student=student or student_id(nb_path), expect_lab=lab_id,
                                 private_paths=(str(gb_path.resolve().parent),))
     except SubmissionError as exc:
         print(f"submit: {exc}")
