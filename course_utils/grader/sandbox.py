@@ -518,7 +518,8 @@ class Sandbox:
         deadline = self._until(timeout_s)
         try:
             self._send({"op": "call", "cases": [
-                {"func": c.func, "kwargs": c.kwargs, "seed": c.seed, "returns_kwargs": list(c.returns_kwargs)}
+                {"func": c.func, "kwargs": c.kwargs, "seed": c.seed, "returns_kwargs": list(c.returns_kwargs),
+                 "provide": [[name, source] for name, source in c.provide]}
                 for c in cases]})
             while True:
                 msg = self._receive(deadline)

@@ -269,6 +269,32 @@ def _safe_message(exc):
     return f"{name}: {text}{where}" if text else f"{name}{where}"
 
 
+_ABSENT = object()
+
+
+def _provide(pairs, ns):
+    """Bind trusted definitions (the lab spec's ``Case.provide``) in ``ns`` for one call.
+
+    Each source runs in a namespace of its own (it sees the student's as ``student_namespace``);
+    returns what ``ns`` held before, for :func:`_restore`.
+    """
+    saved = {}
+    for name, source in pairs:
+        own = {"__builtins__": __builtins__, "__name__": "grader_provided", "student_namespace": ns}
+        exec(compile(source, f"<grader: {name}>", "exec"), own)
+        saved.setdefault(name, ns.get(name, _ABSENT))
+        ns[name] = own[name]
+    return saved
+
+
+def _restore(saved, ns):
+    for name, old in saved.items():
+        if old is _ABSENT:
+            ns.pop(name, None)
+        else:
+            ns[name] = old
+
+
 def main():
     fd_in, fd_out = int(sys.argv[1]), int(sys.argv[2])
     (n,) = struct.unpack(">Q", _raw_read(fd_in, 8))
@@ -341,27 +367,31 @@ def main():
             send({"event": "loaded", "errors": errors})
         elif op == "call":
             for k, case in enumerate(req["cases"]):
-                func = ns.get(case["func"])
-                if not callable(func):
-                    send({"event": "result", "index": k, "ok": False,
-                          "error": f"{case['func']} is not defined (or not a function) in your notebook"})
-                    continue
-                kwargs = case["kwargs"]
-                if case["seed"] is not None:
-                    np.random.seed(case["seed"])
-                    random.seed(case["seed"])
-                    if torch is not None:
-                        torch.manual_seed(case["seed"])
-                started = time.perf_counter()
+                saved = _provide(case.get("provide") or [], ns)
                 try:
-                    value = func(**kwargs)
-                    extra = {name: kwargs[name] for name in case["returns_kwargs"]}
-                except BaseException as exc:
-                    err = "not implemented" if type(exc) is NotImplementedError else _safe_message(exc)
-                    send({"event": "result", "index": k, "ok": False, "error": err})
-                    continue
-                send({"event": "result", "index": k, "ok": True, "value": value, "after": extra,
-                      "seconds": time.perf_counter() - started})
+                    func = ns.get(case["func"])
+                    if not callable(func):
+                        send({"event": "result", "index": k, "ok": False,
+                              "error": f"{case['func']} is not defined (or not a function) in your notebook"})
+                        continue
+                    kwargs = case["kwargs"]
+                    if case["seed"] is not None:
+                        np.random.seed(case["seed"])
+                        random.seed(case["seed"])
+                        if torch is not None:
+                            torch.manual_seed(case["seed"])
+                    started = time.perf_counter()
+                    try:
+                        value = func(**kwargs)
+                        extra = {name: kwargs[name] for name in case["returns_kwargs"]}
+                    except BaseException as exc:
+                        err = "not implemented" if type(exc) is NotImplementedError else _safe_message(exc)
+                        send({"event": "result", "index": k, "ok": False, "error": err})
+                        continue
+                    send({"event": "result", "index": k, "ok": True, "value": value, "after": extra,
+                          "seconds": time.perf_counter() - started})
+                finally:
+                    _restore(saved, ns)
             send({"event": "done"})
         else:
             return

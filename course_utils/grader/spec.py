@@ -35,12 +35,18 @@ class Case:
     - returns_kwargs: names of kwargs whose values *after* the call are also returned
       (for functions that update arrays in place, e.g. an optimiser step)
     - label: a short description shown in feedback (never the inputs themselves)
+    - provide: ``(name, source)`` pairs of trusted code (NumPy only) that the sandbox runs, for this
+      call only, in a namespace of its own and binds as ``name`` in the student's namespace, restoring
+      it afterwards. A later question that calls an earlier answer is graded with the reference in its
+      place (so one bug is charged once); the code can also be a probe that calls the student's
+      function (found in ``student_namespace``) and reports what it observed.
     """
     func: str
     kwargs: dict[str, Any]
     seed: int | None = None
     returns_kwargs: tuple[str, ...] = ()
     label: str = ""
+    provide: tuple[tuple[str, str], ...] = ()
 
 
 def rel_error(x: Any, y: Any) -> float:
