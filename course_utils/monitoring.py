@@ -7,10 +7,15 @@
   ``EventAccumulator`` (so notebooks can plot and test what was logged without a TensorBoard server).
 * :class:`LiveDashboard` -- an in-notebook dashboard: one matplotlib panel per scalar tag, redrawn
   in place through a display handle (like :func:`course_utils.training.fit`), a text line when headless.
+* :func:`run_dir` -- where runs go: a folder under the course's git-ignored ``runs/`` (``COURSE_RUNS_DIR``
+  overrides), emptied when a notebook starts again (no stale or duplicate curves, nothing left in /tmp),
+  with the ``tensorboard --logdir`` command and the ``%tensorboard`` magic printed.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,7 +25,54 @@ from torch import nn
 
 from .plotting import is_headless
 
-__all__ = ["TensorBoardLogger", "global_grad_norm", "read_scalars", "read_tags", "LiveDashboard"]
+__all__ = ["runs_root", "run_dir", "tensorboard_commands", "TensorBoardLogger", "global_grad_norm", "read_scalars", "read_tags", "LiveDashboard"]
+
+
+def runs_root() -> Path:
+    """The folder that holds all runs: ``$COURSE_RUNS_DIR``, else ``runs/`` in the course folder (git-ignored)."""
+    env = os.environ.get("COURSE_RUNS_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    from .notebooks import COURSE_ROOT
+    return COURSE_ROOT / "runs"
+
+
+def _shown(path: Path, start: Path) -> str:
+    """``path`` as short as possible: relative to ``start`` when it is below or near it, else absolute."""
+    rel = os.path.relpath(path, start)
+    return rel if Path(rel).parts.count(os.pardir) <= 2 else str(path)
+
+
+def tensorboard_commands(path: str | Path) -> str:
+    """How to look at ``path`` in TensorBoard: from a terminal in the course folder, and from a notebook."""
+    from .notebooks import COURSE_ROOT
+
+    path = Path(path).resolve()
+    in_course = path.is_relative_to(COURSE_ROOT)
+    term = os.path.relpath(path, COURSE_ROOT) if in_course else str(path)
+    here = _shown(path, Path.cwd())
+    return (f"TensorBoard runs in {term}\n"
+            f"  terminal (in the course folder): tensorboard --logdir {term}\n"
+            f"  notebook: %load_ext tensorboard  then  %tensorboard --logdir {here}")
+
+
+def run_dir(name: str, *, fresh: bool = True, show: bool = True) -> Path:
+    """The folder for the runs of ``name`` (e.g. a lecture), ``runs_root() / name``, created if needed.
+
+    - fresh: delete what an earlier execution left there first, so re-running a notebook does not pile
+      up event files (TensorBoard would draw every old curve again)
+    - show: print where the files go with the ``tensorboard`` command and the ``%tensorboard`` magic
+    """
+    root = runs_root()
+    path = (root / name).resolve()
+    if not name or path == root.resolve() or not path.is_relative_to(root.resolve()):
+        raise ValueError(f"run_dir({name!r}): give a folder name inside {root}, e.g. '08_monitoring'")
+    if fresh and path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if show:
+        print(tensorboard_commands(path))
+    return path
 
 
 def global_grad_norm(parameters: Iterable[torch.Tensor]) -> float:

@@ -1,20 +1,22 @@
 """Reading, executing and normalising course notebooks.
 
 Committed notebooks keep their outputs, so they must be deterministic and small: this module
-executes a notebook headless (``COURSE_HEADLESS=1``), then strips widget state and per-cell
-timing metadata before saving.
+executes a notebook headless (``COURSE_HEADLESS=1``), then :func:`normalise` strips widget state and
+per-cell timing metadata before saving, and leaves a static rendering of every widget.
 """
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import time
 from pathlib import Path
 
 import nbformat
 
 __all__ = ["NotebookError", "read_notebook", "write_notebook", "normalise", "execute_notebook",
-           "KERNEL_NAME", "KERNEL_DISPLAY_NAME", "COURSE_ROOT"]
+           "progress_text", "KERNEL_NAME", "KERNEL_DISPLAY_NAME", "COURSE_ROOT"]
 
 KERNEL_NAME = "course-cnn-rnn"
 KERNEL_DISPLAY_NAME = "Python 3 (CNN & RNN course)"
@@ -57,19 +59,70 @@ def read_notebook(path: str | Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> nbfo
     return nb
 
 
-def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Make a notebook's on-disk form deterministic and small (in place, also returned).
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
-    Drops stored widget state and per-cell execution timing; keeps cell ids and outputs.
+
+def _widget_states(nb: nbformat.NotebookNode) -> dict[str, dict]:
+    """``{model_id: state}`` of the widget state nbclient stored in the notebook metadata (may be empty)."""
+    stored = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    return {mid: m.get("state", {}) for mid, m in stored.items() if isinstance(m, dict)}
+
+
+def _html_text(value: str) -> str:
+    return html.unescape(re.sub(r"<[^>]*>", "", value or "")).replace("\u2007", " ")   # tqdm pads with figure spaces
+
+
+def progress_text(states: dict[str, dict], model_id: str, width: int = 10) -> str | None:
+    """The text of a ``tqdm.notebook`` bar as it was left (e.g. ``training: 100%|██████████| 570/570 [...]``).
+
+    A tqdm bar is an HBox of (HTML, FloatProgress, HTML); returns None for any other widget.
     """
+    box = states.get(model_id, {})
+    if box.get("_model_name") != "HBoxModel":
+        return None
+    ids = [c.removeprefix("IPY_MODEL_") for c in box.get("children", []) if isinstance(c, str)]
+    parts = [states.get(i, {}) for i in ids]
+    if [p.get("_model_name") for p in parts] != ["HTMLModel", "FloatProgressModel", "HTMLModel"]:
+        return None
+    left, bar, right = _html_text(parts[0].get("value", "")), parts[1], _html_text(parts[2].get("value", ""))
+    if not left.rstrip().endswith("%"):          # unknown total: tqdm shows no bar, only counts
+        return f"{left}{right}".strip()
+    total, value = float(bar.get("max") or 0), float(bar.get("value") or 0)
+    filled = int(width * min(max(value / total, 0.0), 1.0)) if total > 0 else 0
+    return f"{left}|{'█' * filled}{' ' * (width - filled)}|{right}"
+
+
+def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Make a notebook's on-disk form deterministic, small and readable before it runs (in place, also returned).
+
+    - widget state is not stored, and widget views are dropped from outputs (without state they
+      cannot be drawn): what remains is each output's text, so a reader (JupyterLab before running,
+      GitHub, nbviewer) sees the text line :func:`course_utils.widgets.live` gives its controls and
+      the figure it rendered for the initial values;
+    - a tqdm progress bar keeps the text of its final state (``100%|██████████| 570/570 ...``),
+      read from the widget state nbclient recorded, instead of the ``0%`` of its first display;
+    - per-cell execution timing is dropped; cell ids and other outputs are kept.
+    """
+    states = _widget_states(nb)
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("ExecuteTime", None)
         if cell.cell_type == "code":
             for out in cell.get("outputs", []):
-                if "data" in out:
-                    out["data"].pop("application/vnd.jupyter.widget-state+json", None)
+                data = out.get("data")
+                if not data:
+                    continue
+                data.pop(WIDGET_STATE, None)
+                view = data.get(WIDGET_VIEW)
+                if view is None:
+                    continue
+                text = progress_text(states, view.get("model_id", "")) if isinstance(view, dict) else None
+                if text is not None:
+                    data["text/plain"] = text
+                data.setdefault("text/plain", "(an interactive widget: run the notebook to see it)")
+                del data[WIDGET_VIEW]
     nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": KERNEL_DISPLAY_NAME, "language": "python"}
     lang = nb.metadata.get("language_info", {})
     nb.metadata["language_info"] = {"name": "python", "version": lang.get("version", "3.11"),

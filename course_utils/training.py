@@ -96,7 +96,7 @@ def fit(step: Callable[[int], float], n_steps: int, *,
         except Exception:  # no IPython display available: plain text
             plot = None
     start = time.perf_counter()
-    bar = tqdm(range(n_steps), desc=desc, leave=False)
+    bar = tqdm(range(n_steps), desc=desc, leave=True)   # the finished bar stays (also in saved notebooks)
 
     def run_eval(i: int) -> None:
         metrics = evaluate() if evaluate else {}
