@@ -42,12 +42,15 @@ def default_jobs() -> int:
 def collect(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
     """Expand files and folders into ``(notebook, student id)`` pairs and ``(path, why refused)`` pairs.
 
-    A file's student id is its stem; inside a folder, a notebook directly in it is named by its stem
-    and one in a sub-folder by that sub-folder's name (``submissions/alice/03_rnn_basics_lab.ipynb``).
+    A file given by itself gets :func:`~course_utils.grader.student.student_id` (``$COURSE_STUDENT_ID``,
+    else its stem unless it is named after the lab, else the login name); inside a folder, a notebook
+    directly in it is named by its stem and one in a sub-folder by that sub-folder's name
+    (``submissions/alice/03_rnn_basics_lab.ipynb``).
     Symbolic links (to files or folders) are refused, never followed; so are ids that could not
     safely name a report file. ``.ipynb_checkpoints`` folders are ignored.
     """
     from .safety import STUDENT_ID_RULE, StudentIdError, check_student_id
+    from .student import student_id
     found: list[tuple[Path, str]] = []
     refused: list[tuple[Path, str]] = []
 
@@ -64,7 +67,7 @@ def collect(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[tuple[Path,
                                "(a link is not graded as its target)"))
             continue
         if not p.is_dir():
-            found.append((p, p.stem))   # checked when graded (or given with --student)
+            found.append((p, student_id(p)))   # the id submit() would use; checked before grading
             continue
         for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
             here = Path(dirpath)

@@ -13,9 +13,9 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..notebooks import COURSE_ROOT
 from .grade import GradeResult
@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     duration       REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS attempts_lab_student ON attempts (lab, student);
+CREATE INDEX IF NOT EXISTS attempts_student_sha ON attempts (student, notebook_sha256);
 """
 COLUMNS = ("id", "student", "lab", "total", "max", "started_at", "finished_at", "recorded_at", "seed",
            "grader_version", "notebook_sha256", "path", "duration", "scores")
@@ -136,3 +137,76 @@ class Gradebook:
                 scores = json.loads(r.pop("scores"))
                 w.writerow({**r, **{q: scores.get(q, {}).get("score", "") for q in qids}})
         return len(rows)
+
+    def latest(self, student: str, sha256: str, lab: str | None = None) -> dict[str, Any] | None:
+        """The latest attempt of ``student`` that graded a notebook with this SHA-256, or ``None``."""
+        sql = f"SELECT {', '.join(COLUMNS)} FROM attempts WHERE student = ? AND notebook_sha256 = ?"
+        args: list[Any] = [student, sha256]
+        if lab:
+            sql += " AND lab = ?"
+            args.append(lab.removesuffix("_lab"))
+        with self._connect() as con:
+            row = con.execute(sql + " ORDER BY id DESC LIMIT 1", args).fetchone()
+        return dict(zip(COLUMNS, row)) if row else None
+
+    def export_canvas(self, out: str | Path | IO[str], lab: str | None = None, *, detail: bool = False,
+                      policy: str = "latest") -> int:
+        """Write a CSV that an LMS gradebook (Canvas) imports; return the number of students.
+
+        Columns: ``Student, ID, SIS User ID, SIS Login ID, Section``, then one column per lab
+        (``Lab title (lab id)``, its total), and with ``detail`` one more per question
+        (``lab id qN``). A second row, ``Points Possible``, holds the maxima. The attempt that
+        counts is the latest one (``policy="latest"``) or the best (``"best"``). Student ids are
+        the gradebook's (file or folder names, or ``--student``): they fill Student, SIS User ID and
+        SIS Login ID. Cells that a spreadsheet would read as a formula are prefixed with ``'``.
+        """
+        if policy not in ("latest", "best"):
+            raise ValueError(f"policy must be 'latest' or 'best', not {policy!r}")
+        from .registry import all_labs
+        titles = {k: v.title for k, v in all_labs().items()}
+        rows = self.rows(lab=lab)
+        chosen: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in rows:   # oldest first
+            key = (r["student"], r["lab"])
+            if policy == "latest" or key not in chosen or r["total"] > chosen[key]["total"]:
+                chosen[key] = r
+        labs = sorted({lab_id for _, lab_id in chosen})
+        qids: dict[str, list[str]] = {lab_id: [] for lab_id in labs}
+        maxima: dict[str, float] = {}
+        qmax: dict[tuple[str, str], float] = {}
+        for (_, lab_id), r in chosen.items():
+            maxima[lab_id] = max(maxima.get(lab_id, 0.0), float(r["max"]))
+            for qid, q in json.loads(r["scores"]).items():
+                if qid not in qids[lab_id]:
+                    qids[lab_id].append(qid)
+                qmax[(lab_id, qid)] = max(qmax.get((lab_id, qid), 0.0), float(q.get("max", 0)))
+        header = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+        points = ["Points Possible", "", "", "", ""]
+        for lab_id in labs:
+            header.append(f"{titles.get(lab_id, lab_id)} ({lab_id})")
+            points.append(f"{maxima[lab_id]:g}")
+            if detail:
+                for qid in qids[lab_id]:
+                    header.append(f"{lab_id} {qid}")
+                    points.append(f"{qmax[(lab_id, qid)]:g}")
+        students = sorted({s for s, _ in chosen})
+
+        def cell(v: Any) -> str:
+            text = str(v)
+            return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+        target = open(out, "w", newline="", encoding="utf-8") if isinstance(out, (str, Path)) else nullcontext(out)
+        with target as f:
+            w = csv.writer(f)
+            w.writerow([cell(h) for h in header])
+            w.writerow(points)
+            for student in students:
+                line = [cell(student), "", cell(student), cell(student), ""]
+                for lab_id in labs:
+                    r = chosen.get((student, lab_id))
+                    line.append(f"{r['total']:g}" if r else "")
+                    if detail:
+                        scores = json.loads(r["scores"]) if r else {}
+                        line += [f"{scores[q]['score']:g}" if q in scores else "" for q in qids[lab_id]]
+                w.writerow(line)
+        return len(students)

@@ -2,8 +2,13 @@
 
 A report shows, per question, the score, a status and a message written by the grader (test labels,
 shapes, relative errors, exception types) -- never hidden inputs or reference outputs, which are not
-part of :class:`~course_utils.grader.grade.GradeResult` at all. Text that comes from the student's
-process (exception messages) is escaped in HTML and Markdown.
+part of :class:`~course_utils.grader.grade.GradeResult` at all.
+
+Reports are inert: every text field is first reduced to one line of plain text by
+:func:`course_utils.grader.safety.clean_text` (no control characters or ANSI escapes, capped length;
+student-originated text had long numbers withheld when it entered the result), then escaped for
+the format -- HTML entities in HTML, backslash-escaped Markdown punctuation and HTML entities in
+Markdown (no link, image, emphasis, table cell or tag survives), nothing else in the terminal text.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import html
 
 from .grade import GradeResult
+from .safety import clean_text, md_escape
 
 __all__ = ["to_markdown", "to_html", "to_text"]
 
@@ -27,9 +33,13 @@ def _mark(status: str) -> str:
             f"background:{colour};margin-right:0.35em;vertical-align:baseline'></span>")
 
 
-def _md_escape(text: str) -> str:
-    text = text.replace("\n", " ").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("`", "'")
+def _md_escape(text: object) -> str:
+    return md_escape(text)
+
+
+def _t(text: object, limit: int = 600) -> str:
+    """One inert line of plain text (for the terminal, and before HTML escaping)."""
+    return clean_text(text, limit, numbers=False)
 
 
 def _footer(r: GradeResult) -> list[str]:
@@ -39,11 +49,11 @@ def _footer(r: GradeResult) -> list[str]:
 
 def to_markdown(r: GradeResult) -> str:
     """A Markdown report (what ``submit()`` displays)."""
-    lines = [f"### {_md_escape(r.lab_title)} ({r.lab}) — {r.total:g} / {r.max:g} points", "",
+    lines = [f"### {_md_escape(r.lab_title)} ({_md_escape(r.lab)}) — {r.total:g} / {r.max:g} points", "",
              "| Question | Score | Status | Feedback |", "|:---|---:|:---|:---|"]
     for q in r.questions:
-        lines.append(f"| {q.id} {_md_escape(q.title)} | {q.score:g} / {q.max:g} | "
-                     f"{q.status.replace('_', ' ')} | {_md_escape(q.message)} |")
+        lines.append(f"| {_md_escape(q.id)} {_md_escape(q.title)} | {q.score:g} / {q.max:g} | "
+                     f"{_md_escape(q.status.replace('_', ' '))} | {_md_escape(q.message)} |")
     if r.notes:
         lines += ["", "**Notes about your notebook**", ""] + [f"- {_md_escape(n)}" for n in r.notes]
     lines += ["", "Hidden tests use inputs drawn fresh at each grading; the seed below reproduces them for "
@@ -53,7 +63,8 @@ def to_markdown(r: GradeResult) -> str:
 
 def to_html(r: GradeResult) -> str:
     """A self-contained HTML report (escaped throughout)."""
-    e = html.escape
+    def e(text: object) -> str:
+        return html.escape(_t(text, 2000))
     rows = "".join(
         f"<tr><td style='{_LEFT}'>{e(q.id)} {e(q.title)}</td><td style='{_RIGHT}'>{q.score:g} / {q.max:g}</td>"
         f"<td style='{_LEFT};white-space:nowrap'>{_mark(q.status)}{e(q.status.replace('_', ' '))}</td>"
@@ -70,8 +81,9 @@ def to_html(r: GradeResult) -> str:
 
 def to_text(r: GradeResult) -> str:
     """A compact terminal summary (``course grade`` without ``--json``)."""
-    out = [f"{r.student} · {r.lab} · {r.total:g}/{r.max:g} · seed {r.seed} · {r.duration:.1f} s  ({r.path})"]
+    out = [f"{_t(r.student, 100)} · {_t(r.lab, 80)} · {r.total:g}/{r.max:g} · seed {r.seed} · {r.duration:.1f} s  "
+           f"({_t(r.path, 300)})"]
     for q in r.questions:
-        out.append(f"  {q.id:<6} {q.score:>6g}/{q.max:<4g} {q.status:<15} {q.message}")
-    out += [f"  note: {n}" for n in r.notes]
+        out.append(f"  {_t(q.id, 20):<6} {q.score:>6g}/{q.max:<4g} {_t(q.status, 20):<15} {_t(q.message)}")
+    out += [f"  note: {_t(n)}" for n in r.notes]
     return "\n".join(out)
