@@ -1,0 +1,6 @@
+# mutant: no clipping to the pixel range [0, 1]; expect: q3
+def fgsm_linear(X, y, W, b, eps):
+    Xt = torch.tensor(X, dtype=torch.float64, requires_grad=True)
+    loss = torch.nn.functional.cross_entropy(Xt @ torch.as_tensor(W) + torch.as_tensor(b), torch.as_tensor(y))
+    loss.backward()
+    return (Xt + eps * Xt.grad.sign()).detach().numpy()
