@@ -3,6 +3,7 @@
     course assign [--check]                 generate labs/ from solutions/ (or check they are in sync)
     course data fetch|add|list ...          manage the data cache
     course nb run NOTEBOOK...               execute notebooks headless and save their outputs
+    course workspace [--reset NAME...]      copy lectures and labs into workspace/ for JupyterLab
 
 Every command runs NumPy's BLAS and torch on one CPU thread unless ``COURSE_BLAS_THREADS`` /
 ``COURSE_TORCH_THREADS`` say otherwise (see :func:`course_utils.runtime.limit_threads`).
@@ -87,6 +88,19 @@ def _cmd_nb_run(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_workspace(args: argparse.Namespace) -> int:
+    from .workspace import sync_workspace
+    try:
+        report = sync_workspace(args.dir, reset=args.reset)
+    except (ValueError, OSError) as exc:
+        print(f"course workspace: {exc}", file=sys.stderr)
+        return 2
+    for p in report.copied:
+        print(f"copied {p.relative_to(report.root)}")
+    print(f"workspace {report.root}: {len(report.copied)} notebook(s) copied, {len(report.kept)} of yours kept as they are")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="course", description="Visualising CNNs and RNNs: course tools")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -114,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("notebooks", nargs="+", type=Path)
     r.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     r.set_defaults(func=_cmd_nb_run)
+
+    p = sub.add_parser("workspace", help="copy the lectures and labs into workspace/ (your copies, never overwritten)")
+    p.add_argument("--dir", type=Path, default=None, help="workspace folder (default $COURSE_WORKSPACE, else workspace/)")
+    p.add_argument("--reset", nargs="+", default=[], metavar="NAME",
+                   help="take a fresh copy of these notebooks (yours is kept as NAME.ipynb.bak)")
+    p.set_defaults(func=_cmd_workspace)
 
     for name in PLUGINS:
         importlib.import_module(name).register(sub)

@@ -1,7 +1,8 @@
 """``submit()`` in a lab notebook: grade the *saved* notebook exactly as ``course grade`` does.
 
 The notebook file is found from, in order: the ``path`` argument; the ``__session__`` variable
-(or the ``JPY_SESSION_NAME`` environment variable) that JupyterLab gives the kernel; and
+(or the ``JPY_SESSION_NAME`` environment variable) that JupyterLab gives the kernel; then
+``workspace/labs/<lab>_lab.ipynb`` (the student's copy, see :mod:`course_utils.workspace`) and
 ``labs/<lab>_lab.ipynb`` in the course folder. The report is displayed inline (HTML in Jupyter,
 text elsewhere) and the attempt is recorded in the default gradebook, like ``course grade``, under
 the same student id (:func:`~course_utils.grader.student.student_id`: ``$COURSE_STUDENT_ID``, else the
@@ -47,7 +48,8 @@ def find_notebook(lab_id: str, path: str | os.PathLike[str] | None = None) -> Pa
         if session:
             p = Path(session)
             candidates += [p] if p.is_absolute() else [Path.cwd() / p, COURSE_ROOT / p, Path.cwd() / p.name]
-        candidates.append(COURSE_ROOT / "labs" / f"{lab_id}_lab.ipynb")
+        from ..workspace import workspace_dir
+        candidates += [workspace_dir() / "labs" / f"{lab_id}_lab.ipynb", COURSE_ROOT / "labs" / f"{lab_id}_lab.ipynb"]
     for c in candidates:
         tried.append(c)
         if c.is_file() and c.suffix == ".ipynb":
