@@ -170,7 +170,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     from .grade import SubmissionError, read_submission_file
     from .safety import StudentIdError, check_student_id
 
-    if args.student:
+    if args.student is not None:
         try:
             check_student_id(args.student)
         except StudentIdError as exc:
@@ -183,7 +183,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     if not subs and not refused:
         print("course grade: no notebooks found in " + ", ".join(map(str, args.paths)), file=sys.stderr)
         return 2
-    if args.student and len(subs) + len(refused) > 1:
+    if args.student is not None and len(subs) + len(refused) > 1:
         print("course grade: --student needs exactly one notebook (in a folder, ids come from file or "
               "sub-folder names)", file=sys.stderr)
         return 2
@@ -198,7 +198,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     private = (str(gb_path.resolve().parent), *(str(p.resolve()) for p in args.paths if p.is_dir()))
     jobs = []
     for p, sid in subs:
-        student = args.student or sid
+        student = args.student if args.student is not None else sid
         try:
             check_student_id(student)
         except StudentIdError as exc:

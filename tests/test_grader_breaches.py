@@ -1,0 +1,462 @@
+"""The breaches of issue 10, one test per class, with attack notebooks crafted here.
+
+Each attack is written against the grader's code: it forges answer frames on the sandbox's answer
+pipe (``sys.argv[2]`` of ``sandbox_main.py``), lifts limits inside the sandbox, stalls loading or
+extraction, leaves files for the next grading, reads other folders, smuggles escapes into reports,
+or abuses file names and student ids. Every test requires a contained outcome: the batch goes on,
+time stays bounded, nothing crosses between gradings, the report stays inert.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import grader_toylab as toy
+from course_utils.grader import wire
+from course_utils.grader.extract import MAX_UNITS
+from course_utils.grader.grade import SubmissionError, grade_notebook
+from course_utils.grader.gradebook import Gradebook
+from course_utils.grader.report import to_html, to_markdown, to_text
+from course_utils.grader.safety import WITHHELD, check_student_id, clean_text, md_escape
+from course_utils.grader.sandbox import Sandbox, SandboxLimits, describe_isolation, isolation_mode
+from course_utils.grader.extract import extract_from_sources
+from course_utils.grader.spec import Case
+from course_utils.notebooks import COURSE_ROOT
+
+FAST = SandboxLimits(load_timeout_s=4.0, start_timeout_s=30.0)
+ALLOW_LIST = isolation_mode() != "plain"
+
+
+@pytest.fixture(autouse=True)
+def _toylab(monkeypatch):
+    toy.use_toylab(monkeypatch)
+
+
+def course(*args: str, timeout: float = 300, **kw) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(toy.course_cmd() + list(args), capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def _statuses(r) -> dict[str, str]:
+    return {q.id: q.status for q in r.questions}
+
+
+# A student function that writes a forged answer frame (header JSON + archive bytes) on the pipe
+# the grader reads, then waits: the grader must judge the forgery, not the honest answer after it.
+FORGE = '''
+import os, struct, sys, time
+
+def _forge(header, archive=b""):
+    fd = int(sys.argv[2])
+    body = struct.pack(">I", len(header)) + header + archive
+    os.write(fd, struct.pack(">Q", len(body)) + body)
+    time.sleep(60)
+'''
+
+
+def _zip_bomb_source(entries: int) -> str:
+    """Student code building an .npz whose central directory has ``entries`` entries."""
+    return FORGE + f'''
+def add_one(x):
+    name = b"a0.npy"
+    entry = (b"PK\\x01\\x02" + struct.pack("<HHHHHHIIIHHHHHII", 20, 20, 0, 0, 0, 0, 0, 0, 0,
+             len(name), 0, 0, 0, 0, 0, 0) + name)
+    cd = entry * {entries}
+    end = b"PK\\x05\\x06" + struct.pack("<HHHHIIH", 0, 0, 0xFFFF, 0xFFFF, len(cd), 0, 0)
+    header = b'{{"event": "result", "index": 0, "ok": true, "value": {{"$nd": "a0"}}}}'
+    _forge(header, cd + end)
+'''
+
+
+# ------------------------------------------------------------------ 1. nothing stops the batch
+def test_huge_int_deep_frame_and_zip_bomb_become_verdicts(tmp_path: Path) -> None:
+    huge = toy.SOLUTION + ["def add_one(x):\n    import sys\n    sys.set_int_max_str_digits(0)\n"
+                           "    return 10 ** 200_000"]
+    deep = toy.SOLUTION + [FORGE + "\ndef norm(x):\n    _forge(b'[' * 100_000 + b']' * 100_000)"]
+    bomb = toy.SOLUTION + [_zip_bomb_source(400_000)]
+    for cells, qid in ((huge, "q1"), (deep, "q2"), (bomb, "q1")):
+        t0 = time.monotonic()
+        r = grade_notebook(toy.write_lab(tmp_path / qid / str(len(cells)) / "90_toy_lab.ipynb", cells),
+                           limits=FAST)
+        elapsed = time.monotonic() - t0
+        q = next(q for q in r.questions if q.id == qid)
+        assert q.score == 0 and q.status in ("failed", "crashed"), (q.status, q.message)
+        assert "not plain data" in q.message or "could not be compared" in q.message, q.message
+        others = [x for x in r.questions if x.id != qid]
+        assert all(x.status == "passed" for x in others), [(x.id, x.message) for x in others]
+        assert elapsed < 30, f"{qid}: {elapsed:.1f} s"
+
+
+def test_wire_decoder_bounds_everything_before_parsing() -> None:
+    def frame(header: bytes, archive: bytes = b"") -> bytes:
+        return struct.pack(">I", len(header)) + header + archive
+    cases = [frame(b"[" * 100_000 + b"]" * 100_000), frame(b"1" + b"0" * 10_000),
+             frame(b'{"$nd": "a0"}', b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, 65535, 65535, 50_000_000, 0, 0)),
+             frame(b"\xff\xfe"), frame(b"[" * 40 + b"]" * 40)]
+    for body in cases:
+        t0 = time.perf_counter()
+        with pytest.raises(wire.WireError):
+            wire.decode(body)
+        assert time.perf_counter() - t0 < 1.0
+    import io
+    import zipfile
+
+    import numpy as np
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:   # a compressed member
+        with z.open("a0.npy", "w") as f:
+            np.save(f, np.zeros(10))
+    with pytest.raises(wire.WireError, match="compressed"):
+        wire.decode(frame(b'{"$nd": "a0"}', buf.getvalue()))
+
+
+def test_a_folder_batch_survives_every_attack_and_records_the_rest(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    toy.write_lab(subs / "honest" / "90_toy_lab.ipynb", toy.SOLUTION)
+    toy.write_lab(subs / "hugeint" / "90_toy_lab.ipynb", toy.SOLUTION + [
+        "def norm(x):\n    import sys\n    sys.set_int_max_str_digits(0)\n    return 7 ** 300_000"])
+    toy.write_lab(subs / "deep" / "90_toy_lab.ipynb",
+                  toy.SOLUTION + [FORGE + "\ndef norm(x):\n    _forge(b'[' * 100_000 + b']' * 100_000)"])
+    (subs / "linked").mkdir()
+    (subs / "linked" / "90_toy_lab.ipynb").symlink_to(subs / "honest" / "90_toy_lab.ipynb")
+    (subs / "device").mkdir()
+    (subs / "device" / "90_toy_lab.ipynb").symlink_to("/dev/zero")
+    gb = tmp_path / "gb.sqlite"
+    p = course("grade", str(subs), "--json", "--jobs", "2", "--gradebook", str(gb), "--no-progress")
+    assert p.returncode == 2, p.stderr            # some files refused; nothing crashed (never 3, never a traceback)
+    assert "Traceback" not in p.stderr
+    lines = [json.loads(line) for line in p.stdout.splitlines()]
+    graded = {r["student"]: r for r in lines if "total" in r}
+    assert set(graded) == {"honest", "hugeint", "deep"}
+    assert graded["honest"]["total"] == 4 and graded["hugeint"]["total"] == 3 and graded["deep"]["total"] == 3
+    refused = [r for r in lines if "error" in r]
+    assert len(refused) == 2 and all("symbolic link" in r["error"] for r in refused)   # linked, device
+    assert sorted(r["student"] for r in Gradebook(gb).rows()) == ["deep", "honest", "hugeint"]
+
+
+# ------------------------------------------------------------------ 2. bounded time
+def test_many_sleeping_statements_share_one_loading_deadline(tmp_path: Path) -> None:
+    sleepers = "\n\n".join(f"class Sleep{i}:\n    import time\n    time.sleep(1000)" for i in range(30))
+    nb = toy.write_lab(tmp_path / "90_toy_lab.ipynb", toy.SOLUTION[:2] + [sleepers] + toy.SOLUTION[2:])
+    t0 = time.monotonic()
+    r = grade_notebook(nb, limits=FAST)
+    elapsed = time.monotonic() - t0
+    assert elapsed < 25, f"{elapsed:.1f} s for 30 sleeping statements (one deadline each would be 120 s)"
+    assert _statuses(r)["q1"] == "passed"                   # definitions before the sleepers were loaded
+    assert any("Sleep0" in n and "skipped" in n for n in r.notes), r.notes
+    assert any("were not run" in n for n in r.notes), r.notes
+
+
+def test_one_budget_bounds_the_whole_submission(tmp_path: Path) -> None:
+    cells = [toy.IMPORTS, "class Slow:\n    import time\n    time.sleep(3.5)",
+             "def add_one(x):\n    while True:\n        pass", "def norm(x):\n    import time\n    time.sleep(100)",
+             "def sgd_step(w, g, lr):\n    while True:\n        pass"]
+    nb = toy.write_lab(tmp_path / "90_toy_lab.ipynb", cells)
+    t0 = time.monotonic()
+    r = grade_notebook(nb, limits=FAST, budget_s=6.0)
+    elapsed = time.monotonic() - t0
+    assert elapsed < 6.0 + 4.0, f"{elapsed:.1f} s with a 6 s budget"
+    assert r.total == 0 and all(s == "timeout" for s in _statuses(r).values()), _statuses(r)
+    assert any("whole submission" in q.message for q in r.questions), [q.message for q in r.questions]
+
+
+def test_pathological_ipython_cell_is_read_in_bounded_time(tmp_path: Path) -> None:
+    cell = "x?\n" * 71_000                                    # 213 kB
+    assert len(cell.encode()) >= 213_000
+    nb = toy.write_lab(tmp_path / "90_toy_lab.ipynb", toy.SOLUTION + [cell])
+    t0 = time.monotonic()
+    r = grade_notebook(nb, limits=FAST)
+    elapsed = time.monotonic() - t0
+    assert elapsed < 20, f"{elapsed:.1f} s"
+    assert r.total == 4
+    assert any("took longer" in n and "skipped" in n for n in r.notes), r.notes
+
+
+def test_statement_count_over_the_limit_is_the_students_error(tmp_path: Path) -> None:
+    many = "\n".join(f"C{i} = {i}" for i in range(14_400))
+    nb = toy.write_lab(tmp_path / "90_toy_lab.ipynb", toy.SOLUTION + [many])
+    with pytest.raises(SubmissionError, match="submission too large"):
+        grade_notebook(nb, limits=FAST)
+    gb = tmp_path / "gb.sqlite"
+    p = course("grade", str(nb), "--student", "many", "--gradebook", str(gb))
+    assert p.returncode == 2 and "submission too large" in p.stderr, (p.returncode, p.stderr[-500:])
+    assert Gradebook(gb).rows() == []
+    # just under the limit: loaded in batches, graded normally
+    ok = "\n".join(f"C{i} = {i}" for i in range(MAX_UNITS - 10))
+    r = grade_notebook(toy.write_lab(tmp_path / "ok" / "90_toy_lab.ipynb", toy.SOLUTION + [ok]), limits=FAST)
+    assert r.total == 4, [(q.id, q.message) for q in r.questions]
+
+
+def test_a_19_mb_notebook_costs_the_grader_little(tmp_path: Path) -> None:
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["course"] = {"lab": "90_toy"}
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in toy.SOLUTION]
+    blob = "A" * 1_000_000
+    for _ in range(19):
+        cell = nbformat.v4.new_code_cell("pass")
+        cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": blob})]
+        nb.cells.append(cell)
+    path = tmp_path / "90_toy_lab.ipynb"
+    nbformat.write(nb, str(path))
+    assert path.stat().st_size > 19_000_000
+    t0 = time.monotonic()
+    r = grade_notebook(path, limits=FAST)
+    assert r.total == 4 and time.monotonic() - t0 < 30
+
+
+def _descendants(pid: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = set(), [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.add(c)
+            todo.append(c)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_killing_the_grader_kills_its_sandboxes(tmp_path: Path, jobs: str) -> None:
+    cells = toy.SOLUTION + ["def add_one(x):\n    import os, time\n    if os.fork() == 0:\n        os.setsid()\n"
+                            "    while True:\n        time.sleep(1)"]
+    for i in range(int(jobs)):
+        toy.write_lab(tmp_path / "subs" / f"s{i}" / "90_toy_lab.ipynb", cells)
+    proc = subprocess.Popen(toy.course_cmd() + ["grade", str(tmp_path / "subs"), "--jobs", jobs, "--no-record",
+                                                "--budget", "120", "--no-progress"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        seen: set[int] = set()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            seen |= _descendants(proc.pid)
+            pythons = [p for p in seen if _alive(p) and b"sandbox_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
+            if len(pythons) >= 2 * int(jobs):      # the student's process and its forked child, per job
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the sandboxes did not start")
+        time.sleep(0.5)
+        seen |= _descendants(proc.pid)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in seen):
+        time.sleep(0.1)
+    assert not [p for p in seen if _alive(p)], "sandbox processes outlived the grader"
+
+
+# ------------------------------------------------------------------ 3. nothing carried between gradings
+WRITER = '''
+def add_one(x):
+    import os
+    for d in ("/var/tmp", "/run/lock", "/run", "/tmp", "/dev/shm"):
+        try:
+            with open(os.path.join(d, "course_channel.py"), "w") as f:
+                f.write("ANSWER = 1.0\\n")
+        except OSError:
+            pass
+    try:
+        with open("/var/tmp/course_big", "wb") as f:
+            f.write(b"0" * (64 * 1024 * 1024))
+    except OSError:
+        pass
+    return x + 1.0
+'''
+READER = '''
+def add_one(x):
+    import os
+    for d in ("/var/tmp", "/run/lock", "/run", "/tmp", "/dev/shm"):
+        if os.path.exists(os.path.join(d, "course_channel.py")):
+            return x + 1.0
+    return x
+'''
+
+
+def test_nothing_written_in_one_grading_exists_at_the_next(tmp_path: Path) -> None:
+    before = {d: set(os.listdir(d)) for d in ("/var/tmp", "/tmp") if os.path.isdir(d)}
+    a = grade_notebook(toy.write_lab(tmp_path / "a" / "90_toy_lab.ipynb", toy.SOLUTION + [WRITER]), limits=FAST)
+    assert _statuses(a)["q1"] == "passed"
+    b = grade_notebook(toy.write_lab(tmp_path / "b" / "90_toy_lab.ipynb", toy.SOLUTION + [READER]), limits=FAST)
+    assert _statuses(b)["q1"] != "passed", "student B read what student A's grading left behind"
+    for d in ("/var/tmp", "/run/lock", "/run", "/dev/shm"):
+        assert not os.path.exists(os.path.join(d, "course_channel.py")), f"the sandbox wrote to the host's {d}"
+    assert not os.path.exists("/var/tmp/course_big")
+    for d, names in before.items():
+        assert not {n for n in set(os.listdir(d)) - names if n.startswith("course_")}
+
+
+# ------------------------------------------------------------------ 4. symlinks and special files
+def test_symlinked_and_special_submissions_are_refused(tmp_path: Path) -> None:
+    sol = toy.write_lab(tmp_path / "solution" / "90_toy_lab.ipynb", toy.SOLUTION)
+    link = tmp_path / "link" / "90_toy_lab.ipynb"
+    link.parent.mkdir()
+    link.symlink_to(sol)
+    with pytest.raises(SubmissionError, match="symbolic link"):
+        grade_notebook(link, limits=FAST)
+    fifo = tmp_path / "fifo.ipynb"
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    with pytest.raises(SubmissionError, match="not a regular file"):
+        grade_notebook(fifo, limits=FAST)
+    assert time.monotonic() - t0 < 5
+    subs = tmp_path / "subs"
+    (subs / "mallory").mkdir(parents=True)
+    (subs / "mallory" / "90_toy_lab.ipynb").symlink_to(sol)
+    (subs / "eve").symlink_to(sol.parent, target_is_directory=True)
+    toy.write_lab(subs / "bob" / "90_toy_lab.ipynb", toy.BLANK)
+    gb = tmp_path / "gb.sqlite"
+    p = course("grade", str(subs), "--gradebook", str(gb), "--json", "--no-progress")
+    assert p.returncode == 2
+    assert p.stderr.count("symbolic link") == 2, p.stderr
+    assert [r["student"] for r in Gradebook(gb).rows()] == ["bob"]
+    p = course("grade", str(link), "--student", "mallory", "--gradebook", str(gb))
+    assert p.returncode == 2 and "symbolic link" in p.stderr
+    assert [r["student"] for r in Gradebook(gb).rows()] == ["bob"]
+
+
+# ------------------------------------------------------------------ 5. allow-list filesystem
+PROBE = '''
+import os
+def look(paths):
+    seen = []
+    for p in paths:
+        try:
+            os.stat(p)
+            seen.append(p)
+        except OSError:
+            pass
+    return seen
+
+def writable(paths):
+    ok = []
+    for p in paths:
+        try:
+            with open(os.path.join(p, ".course_probe"), "w") as f:
+                f.write("x")
+            ok.append(p)
+        except OSError:
+            pass
+    return ok
+'''
+
+
+def _modes() -> list[str]:
+    if not ALLOW_LIST:
+        return []
+    out = [isolation_mode()]
+    if os.geteuid() == 0 and "root-ns" not in out:
+        out.append("root-ns")
+    return out
+
+
+@pytest.mark.skipif(not ALLOW_LIST, reason="plain mode hides nothing (documented)")
+@pytest.mark.parametrize("mode", _modes())
+def test_student_code_sees_only_the_allow_list(tmp_path: Path, monkeypatch, mode: str) -> None:
+    monkeypatch.setenv("COURSE_SANDBOX_MODE", mode)
+    isolation_mode.cache_clear()
+    try:
+        sibling = toy.write_lab(tmp_path / "subs" / "alice" / "90_toy_lab.ipynb", toy.SOLUTION)
+        other = tmp_path / "other_checkout" / "solutions" / "90_toy_lab.ipynb"
+        other.parent.mkdir(parents=True)
+        other.write_text("solution")
+        home = Path(os.path.expanduser("~"))
+        home_files = [str(p) for p in home.iterdir() if p.name not in (".pyenv", ".local")][:20]
+        secret_paths = [str(sibling), str(other), str(tmp_path), str(COURSE_ROOT / "solutions"),
+                        str(COURSE_ROOT / "course_utils"), str(COURSE_ROOT / "tests"), str(COURSE_ROOT / ".git"),
+                        "/srv", "/home", "/work/notes", "/etc/passwd", "/etc/shadow", "/opt", "/mnt",
+                        "/var/lib", "/usr/local/bin", *home_files]
+        prog = extract_from_sources([PROBE])
+        with Sandbox(prog, limits=FAST) as box:
+            seen, writable = box.run_cases([Case("look", {"paths": secret_paths}),
+                                            Case("writable", {"paths": ["/tmp", "/var/tmp", "/dev/shm", "/run",
+                                                                        "/", "/usr", sys.prefix, "/etc"]})], 20)
+            assert box.mode == mode
+        assert seen.ok and seen.value == [], seen.value or seen.error
+        assert writable.ok and sorted(writable.value) == ["/dev/shm", "/tmp", "/var/tmp"], writable.value
+        # ... and by the grading path: a blank lab that reads a sibling's notebook scores nothing
+        steal = ("def add_one(x):\n    import os\n    p = %r\n    return x + 1.0 if os.path.exists(p) else x"
+                 % str(sibling))
+        r = grade_notebook(toy.write_lab(tmp_path / "subs" / "bob" / "90_toy_lab.ipynb", toy.BLANK + [steal]),
+                           limits=FAST)
+        assert r.total == 0 and r.isolation == describe_isolation(mode)
+    finally:
+        isolation_mode.cache_clear()
+
+
+# ------------------------------------------------------------------ 6. inert reports, safe ids
+EVIL = '''
+def add_one(x):
+    name = "\\x1b[2J\\x1b[31mEvil](http://evil.example)<img src=x onerror=alert(1)>" + str(float(x.sum()))
+    raise type(name, (Exception,), {})("\\x1b]0;title\\x07boom [click](http://evil.example) ![i](http://e/x.png) "
+                                       "<b>bold</b>\\nq1 add_one 2/2 passed")
+
+def norm(x):
+    raise type("Leak" + str(float(x[0])), (Exception,), {})("short")
+'''
+
+
+def test_reports_are_inert(tmp_path: Path) -> None:
+    r = grade_notebook(toy.write_lab(tmp_path / "90_toy_lab.ipynb", toy.BLANK + [EVIL]), limits=FAST, seed=5)
+    q1, q2 = r.questions[0], r.questions[1]
+    for q in (q1, q2):
+        assert not any(ord(ch) < 32 or 0x7f <= ord(ch) < 0xa0 for ch in q.message), repr(q.message)
+    assert WITHHELD in q2.message and "Leak" not in q2.message          # hidden value in a type name
+    assert WITHHELD in q1.message
+    md, page, text = to_markdown(r), to_html(r), to_text(r)
+    assert "\x1b" not in md + page + text
+    assert "](http" not in md and "<img" not in md and "<b>" not in md and "<img" not in page
+    assert len(text.splitlines()) == 1 + len(r.questions) + len(r.notes)
+    # the renderers escape whatever they are given, not only what the grader cleaned
+    r.questions[0].message = "x](http://evil) <img src=x> \x1b[31m red \n fake line | cell"
+    md, page, text = to_markdown(r), to_html(r), to_text(r)
+    assert "](http" not in md and "<img" not in md and "\\|" in md and "\x1b" not in md + page + text
+    assert "<img" not in page and "\n fake" not in text
+    assert "\x1b" not in clean_text("\x1b[1mbold") and "\u202e" not in clean_text("a\u202eb")
+    assert md_escape("[a](b)") == "\\[a\\]\\(b\\)"
+
+
+def test_unsafe_student_ids_are_refused_before_they_name_files(tmp_path: Path) -> None:
+    for sid in ["../../x", "/etc/cron.d/x", "..", ".", "a/b", "x\x1b[2J", "", "-rf", "a" * 101, "é"]:
+        with pytest.raises(ValueError, match="not allowed"):
+            check_student_id(sid)
+    for sid in ["alice", "s1234567", "alice.smith@uni.example", "o'neil".replace("'", "_")]:
+        assert check_student_id(sid) == sid
+    nb = toy.write_lab(tmp_path / "w" / "90_toy_lab.ipynb", toy.SOLUTION)
+    reports = tmp_path / "a" / "b" / "reports"
+    gb = tmp_path / "gb.sqlite"
+    for sid in ("../../x", ""):
+        p = course("grade", str(nb), f"--student={sid}", "--report-dir", str(reports), "--gradebook", str(gb))
+        assert p.returncode == 2 and "not allowed" in p.stderr, p.stderr[-300:]
+    subs = tmp_path / "subs"
+    toy.write_lab(subs / "bad name;x" / "90_toy_lab.ipynb", toy.SOLUTION)
+    toy.write_lab(subs / "ok" / "90_toy_lab.ipynb", toy.SOLUTION)
+    p = course("grade", str(subs), "--report-dir", str(reports), "--gradebook", str(gb), "--jobs", "1")
+    assert p.returncode == 2 and "not allowed" in p.stderr
+    assert sorted(x.name for x in tmp_path.rglob("*.md")) == ["ok_90_toy.md"]
+    assert all(x.parent == reports for x in tmp_path.rglob("*.html"))
+    assert [r["student"] for r in Gradebook(gb).rows()] == ["ok"]
