@@ -135,7 +135,6 @@ def cnn_data(kind: str, split: str, config: CNNConfig | None = None) -> tuple[to
         d = load_digits_split().resized(config.size)
         X, y = getattr(d, f"X_{split}"), getattr(d, f"y_{split}")
         return torch.from_numpy(X[:, None]), torch.from_numpy(y)
-    if kind == "scenes":
     n = config.n_train if split == "train" else 1000
     s = make_scenes(n, split=split, canvas=config.size, seed=0)
     return torch.from_numpy(s.images[:, None]), torch.from_numpy(s.labels)
