@@ -7,7 +7,8 @@ Rules, applied to every ``solutions/NN_topic_lab.ipynb``:
 * In markdown cells, such a block becomes ``YOUR ANSWER HERE``.
 * Cells tagged ``solution-only`` are dropped, outputs included.
 * Code outputs are cleared (a changed cell's outputs would be stale, a check's output would show
-  the answer), except in cells tagged ``keep-output`` that no stub touched.
+  the answer), except in cells tagged ``keep-output`` that no stub touched; those outputs come from
+  the reference solution, and a first output line says so (:data:`EXPECTED_LABEL`).
 * Cell ids are kept, execution counts cleared and timing metadata removed, so the output is
   byte-for-byte deterministic; ``course assign --check`` relies on that.
 """
@@ -28,6 +29,7 @@ BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 _BEGIN_RE = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION\s*$")
 _END_RE = re.compile(r"^[ \t]*### END SOLUTION\s*$")
+EXPECTED_LABEL = "Expected output (from the reference solution; running this cell replaces it with yours):"
 
 
 class AssignError(ValueError):
@@ -78,6 +80,9 @@ def make_lab(solution: nbformat.NotebookNode, source_name: str = "") -> nbformat
             cell.execution_count = None
             if changed or "keep-output" not in tags:
                 cell.outputs = []
+            elif cell.outputs:
+                cell.outputs.insert(0, nbformat.v4.new_output(
+                    "display_data", data={"text/markdown": f"*{EXPECTED_LABEL}*", "text/plain": EXPECTED_LABEL}))
         cells.append(cell)
     if n_stubs == 0:
         raise AssignError(f"{source_name or 'notebook'}: no '{BEGIN}' block found; is this a solution notebook?")

@@ -1,17 +1,23 @@
-"""How far back does a gradient reach? (unit 6: vanilla RNN vs LSTM.)
+"""How far back does a gradient reach, and what happens when it explodes? (units 5, 6 and 8.)
 
 :func:`state_gradient_norms` runs a ``torch.nn.RNNCell``, ``LSTMCell`` or ``GRUCell`` over a sequence,
 puts a linear loss ``L = <u, h_T>`` on the last hidden state and returns, by autograd, the norms of
 ``dL/dh_k`` (and ``dL/dc_k`` for an LSTM) for every step k, indexed by the distance ``T - k``.
+
+:func:`clipping_run` trains a tanh RNN classifier with plain SGD, optionally clipping the gradient by
+its global norm, and records the loss and the norm *before* clipping at every step: the experiment
+behind "clipping guards against exploding gradients" (units 5 and 8).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["state_gradient_norms", "decay_per_step"]
+__all__ = ["state_gradient_norms", "decay_per_step", "clipping_run"]
 
 
 def state_gradient_norms(cell: nn.Module, x: torch.Tensor, u: torch.Tensor | None = None) -> dict[str, np.ndarray]:
@@ -56,3 +62,43 @@ def decay_per_step(norms: np.ndarray, start: int = 10, stop: int | None = None) 
     if not 0 <= start < stop < len(norms):
         raise ValueError(f"need 0 <= start < stop < {len(norms)}, got {start}, {stop}")
     return float((norms[stop] / norms[start]) ** (1.0 / (stop - start)))
+
+
+def clipping_run(X: torch.Tensor, y: torch.Tensor, *, clip: float | None, lr: float, steps: int,
+                 hidden: int = 64, batch: int = 64, seed: int = 0,
+                 callback: Callable[[int, nn.Module, float, float], None] | None = None) -> dict[str, np.ndarray]:
+    """Train a tanh RNN classifier (:class:`~course_utils.sequence_models.RowRNNClassifier`, ``cell="rnn"``)
+    with plain SGD on random minibatches, clipping by global norm when ``clip`` is a number.
+
+    Inputs:
+    - X: (N, T, D) float sequences, y: (N,) int64 labels (CPU tensors)
+    - clip: the threshold c of ``torch.nn.utils.clip_grad_norm_``, or ``None`` for no clipping
+    - lr, steps, hidden, batch, seed: SGD step size, number of steps, hidden units H, minibatch size, seed
+      (the same seed gives the same initial weights and minibatches, with or without clipping)
+    - callback: called as ``callback(step, model, loss, norm_before_clipping)`` after every step
+
+    Returns ``{"loss": (steps,), "grad_norm": (steps,)}``: the minibatch loss (nats) and the global
+    gradient norm before clipping at every step (non-finite once training has diverged).
+    """
+    from .sequence_models import RowRNNClassifier
+
+    if X.ndim != 3 or y.shape != (X.shape[0],):
+        raise ValueError(f"need X (N, T, D) and y (N,), got {tuple(X.shape)} and {tuple(y.shape)}")
+    if clip is not None and not clip > 0:
+        raise ValueError(f"clip must be a positive number or None, got {clip!r}")
+    torch.manual_seed(seed)
+    model = RowRNNClassifier(X.shape[2], hidden, int(y.max()) + 1, cell="rnn")
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    order = torch.Generator().manual_seed(seed)
+    losses, norms = np.empty(steps), np.empty(steps)
+    for i in range(steps):
+        idx = torch.randint(len(X), (batch,), generator=order)
+        loss = nn.functional.cross_entropy(model(X[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        norm = float(nn.utils.clip_grad_norm_(model.parameters(), clip if clip is not None else float("inf")))
+        opt.step()
+        losses[i], norms[i] = float(loss.detach()), norm
+        if callback is not None:
+            callback(i, model, losses[i], norm)
+    return {"loss": losses, "grad_norm": norms}

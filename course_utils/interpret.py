@@ -6,8 +6,8 @@ understanding recurrent networks".
   :func:`course_utils.training.fit` (progress bar; live plot in Jupyter).
 * :func:`lstm_states` -- run the trained layer with the NumPy reference :func:`course_utils.lstm.lstm_forward`
   to get what ``nn.LSTM`` does not expose: cell states and gate values at every character.
-* Text features: :func:`in_string`, :func:`column`, :func:`line_length`, :func:`indent_depth`,
-  :func:`paren_depth` -- one number per character.
+* Text features: :func:`in_string`, :func:`in_comment`, :func:`in_if_header`, :func:`column`,
+  :func:`line_length`, :func:`indent_depth`, :func:`paren_depth` -- one number per character.
 * :func:`best_cells` -- the cells most correlated with each feature; :func:`saturation` -- how often
   each gate is left- (< 0.1) or right-saturated (> 0.9); :func:`show_text` -- characters on
   background colours given by an activation.
@@ -27,8 +27,8 @@ from .data.text import batch_windows
 from .runtime import get_device
 from .training import History, fit
 
-__all__ = ["CharLSTM", "train_char_lstm", "lstm_states", "in_string", "column", "line_length",
-           "indent_depth", "paren_depth", "FEATURES", "correlations", "best_cells", "CellMatch",
+__all__ = ["CharLSTM", "train_char_lstm", "lstm_states", "in_string", "in_comment", "in_if_header", "column",
+           "line_length", "indent_depth", "paren_depth", "FEATURES", "correlations", "best_cells", "CellMatch",
            "saturation", "show_text"]
 
 
@@ -217,9 +217,45 @@ def paren_depth(text: str) -> np.ndarray:
     return out
 
 
+def in_comment(text: str) -> np.ndarray:
+    """1.0 for the characters of a ``#`` comment (from the ``#`` outside a string to the end of its line)."""
+    strings = in_string(text)
+    out = np.zeros(len(text))
+    comment = False
+    for i, ch in enumerate(text):
+        if ch == "\n":
+            comment = False
+        elif not strings[i] and ch == "#":
+            comment = True
+        out[i] = comment
+    return out
+
+
+def in_if_header(text: str) -> np.ndarray:
+    """1.0 for the characters of an ``if`` / ``elif`` statement's header: from the keyword at the start of
+    a line (after its indentation) to the end of the line -- or, when brackets are still open there, to
+    the end of the line that closes them (a condition spread over several lines)."""
+    depth = paren_depth(text)
+    out = np.zeros(len(text))
+    inside, line_start = False, True
+    for i, ch in enumerate(text):
+        if line_start and ch != " ":
+            line_start = False
+            rest = text[i:i + 5]
+            if rest.startswith("if ") or rest.startswith("if(") or rest.startswith("elif ") or rest.startswith("elif("):
+                inside = True
+        out[i] = inside
+        if ch == "\n":
+            line_start = True
+            if depth[i] == 0:
+                inside = False
+    return out
+
+
 FEATURES: dict[str, Callable[[str], np.ndarray]] = {
-    "inside a string": in_string, "column": column, "line length": line_length,
-    "indentation depth": indent_depth, "inside brackets": lambda t: (paren_depth(t) > 0).astype(float),
+    "inside a string": in_string, "inside a comment": in_comment, "if-statement header": in_if_header,
+    "column": column, "line length": line_length, "indentation depth": indent_depth,
+    "inside brackets": lambda t: (paren_depth(t) > 0).astype(float),
 }
 
 

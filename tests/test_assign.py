@@ -54,7 +54,8 @@ def test_make_lab_drops_solution_only_and_stale_outputs():
     assert "secret = 1" not in sources and len(lab.cells) == 4
     assert "raise NotImplementedError" in lab.cells[1].source and "42" not in lab.cells[1].source
     assert lab.cells[2].outputs == []            # would reveal the answer
-    assert lab.cells[4 - 1].outputs[0]["text"] == "hello\n"  # keep-output, untouched cell
+    assert lab.cells[4 - 1].outputs[1]["text"] == "hello\n"  # keep-output, untouched cell
+    assert lab.cells[4 - 1].outputs[0]["data"]["text/plain"].startswith("Expected output")   # labelled as such
     assert lab.metadata["course"]["generated_from"] == "solutions/00_demo_lab.ipynb"
 
 

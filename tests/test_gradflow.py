@@ -42,3 +42,21 @@ def test_bad_arguments():
         state_gradient_norms(torch.nn.RNNCell(2, 3), torch.zeros(4, 2))
     with pytest.raises(ValueError, match="start"):
         decay_per_step(np.ones(5), 3, 3)
+
+
+def test_clipping_run_records_norms_before_clipping_and_clips():
+    import torch
+
+    from course_utils.gradflow import clipping_run
+
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.rand(40, 6, 2, generator=g), torch.randint(0, 3, (40,), generator=g)
+    seen = []
+    free = clipping_run(X, y, clip=None, lr=0.1, steps=4, hidden=5, batch=8,
+                        callback=lambda i, m, loss, norm: seen.append((i, loss, norm)))
+    tight = clipping_run(X, y, clip=1e-3, lr=0.1, steps=4, hidden=5, batch=8)
+    assert free["loss"].shape == free["grad_norm"].shape == (4,) and [s[0] for s in seen] == [0, 1, 2, 3]
+    assert free["grad_norm"][0] == tight["grad_norm"][0] > 1e-3          # same start; the norm before clipping
+    assert np.isclose(free["loss"][0], tight["loss"][0])
+    with pytest.raises(ValueError):
+        clipping_run(X, y, clip=0.0, lr=0.1, steps=1)

@@ -88,3 +88,14 @@ def test_char_lstm_trains_and_exposes_states():
     with torch.no_grad():
         out, _ = model.lstm(model.embed(torch.as_tensor(ids[None, :50], dtype=torch.long)))
     assert np.abs(st["h"] - out[0].double().numpy()).max() < 1e-5
+
+
+def test_comment_and_if_header_features():
+    text = "x = '#no'  # yes\nif (a and\n        b):\n    y = 1\nelif c:  # c\n    pass\n"
+    comment = interpret.in_comment(text)
+    marked = "".join(ch for ch, v in zip(text, comment) if v)
+    assert marked == "# yes# c"
+    header = interpret.in_if_header(text)
+    marked = "".join(ch for ch, v in zip(text, header) if v)
+    assert marked == "if (a and\n        b):\nelif c:  # c\n"
+    assert set(interpret.FEATURES) >= {"inside a comment", "if-statement header", "indentation depth"}

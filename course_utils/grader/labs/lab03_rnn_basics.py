@@ -6,7 +6,12 @@ The student writes NumPy functions that return plain arrays (no caches):
 * q2 ``rnn_step_backward(dnext_h, x, prev_h, Wx, Wh, next_h) -> (dx, dprev_h, dWx, dWh, db)``
 * q3 ``rnn_forward(x, h0, Wx, Wh, b) -> h``                      (N, T, H)
 * q4 ``birnn_forward(x, h0_fwd, h0_bwd, Wx_f, Wh_f, b_f, Wx_b, Wh_b, b_b) -> h``   (N, T, 2H)
-* q5 ``hello_loss(text, W_xh, W_hh, W_hy, b_h, b_y) -> loss``     (float)
+* q5 ``hello_loss(text, W_xh, W_hh, W_hy, b_h, b_y) -> loss``     (float); column-vector convention,
+  W_xh (H, 4), W_hh (H, H), W_hy (4, H), 1-D biases b_h (H,), b_y (4,)
+
+q3 is graded with the reference ``rnn_step_forward`` bound in place of the student's, and q4 with the
+reference ``rnn_forward``: a bug in an earlier function is charged once, on its own question. The
+public checks of q3 and q4 say so when the earlier function is the cause of a failure.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import numpy as np
 
 from ... import rnn
 from ..spec import Case, CheckFailed, LabSpec, Question, expect_close
+from ._common import named_compare, provide
 
 LAB_ID = "03_rnn_basics"
 
@@ -118,7 +124,26 @@ def _q2_reference(case: Case) -> tuple:
 
 # ---------------------------------------------------------------- q3: rnn_forward
 
+def _earlier_ok(check: Any, ns: Mapping[str, Any]) -> bool:
+    """Whether an earlier question's public check passes (silently)."""
+    import contextlib
+    import io
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            check(ns)
+        return True
+    except Exception:
+        return False
+
+
+def _blame_earlier(ns: Mapping[str, Any], earlier: str, qid: str, check: Any) -> None:
+    if earlier in ns and not _earlier_ok(check, ns):
+        print(f"  note: your {earlier} ({qid}) does not pass its own check yet; a failure below may come from it. "
+              f"(The hidden tests of this question use the reference {earlier}, so {qid}'s mistake is not charged twice.)")
+
+
 def _q3_public(ns: Mapping[str, Any]) -> None:
+    _blame_earlier(ns, "rnn_step_forward", "q1", _q1_public)
     p = _tiny(N=2, T=3, D=4, H=5)
     got = ns["rnn_forward"](p["x"], p["h0"], p["Wx"], p["Wh"], p["b"])
     if isinstance(got, tuple):
@@ -131,7 +156,8 @@ def _q3_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
     for N, T, D, H in _shape_grid(rng, 4):
         p = _random_rnn(rng, N, T, D, H)
-        cases.append(Case("rnn_forward", p, label=f"N={N}, T={T}, D={D}, H={H}"))
+        cases.append(Case("rnn_forward", p, label=f"N={N}, T={T}, D={D}, H={H}",
+                          provide=provide("rnn_step_forward")))
     return cases
 
 
@@ -154,13 +180,15 @@ def _birnn_inputs(rng: np.random.Generator, N: int, T: int, D: int, H: int) -> d
 
 
 def _q4_public(ns: Mapping[str, Any]) -> None:
+    _blame_earlier(ns, "rnn_forward", "q3", _q3_public)
     p = _birnn_inputs(np.random.default_rng(3), N=2, T=4, D=3, H=2)
     got = ns["birnn_forward"](**p)
     expect_close("h", got, _birnn_reference(**p), tol=1e-8)
 
 
 def _q4_cases(rng: np.random.Generator) -> list[Case]:
-    return [Case("birnn_forward", _birnn_inputs(rng, N, T, D, H), label=f"N={N}, T={T}, D={D}, H={H}")
+    return [Case("birnn_forward", _birnn_inputs(rng, N, T, D, H), label=f"N={N}, T={T}, D={D}, H={H}",
+                 provide=provide("rnn_step_forward", "rnn_forward"))
             for N, T, D, H in _shape_grid(rng, 4)]
 
 
@@ -177,8 +205,12 @@ def _hello_reference(text, W_xh, W_hh, W_hy, b_h, b_y) -> float:
 
 def _q5_public(ns: Mapping[str, Any]) -> None:
     params = rnn.hello_params(seed=0)
+    params["b_h"], params["b_y"] = np.array([0.3, -0.2, 0.1]), np.array([0.2, -0.1, 0.0, 0.4])  # 1-D: (H,), (4,)
     got = ns["hello_loss"]("hello", **params)
-    expect_close("loss('hello')", got, _hello_reference("hello", **params), tol=1e-8)
+    if isinstance(got, np.ndarray) and got.size != 1:
+        raise CheckFailed(f"return the loss as one number; got an array of shape {got.shape} (b_h is (H,) and b_y is "
+                          "(4,), 1-D: a column-vector state (H, 1) plus a 1-D bias broadcasts to (H, H))")
+    expect_close("loss('hello') with biases b_h (3,), b_y (4,)", got, _hello_reference("hello", **params), tol=1e-8)
     uniform = {k: np.zeros_like(v) for k, v in params.items()}
     expect_close("loss with all-zero weights (= 4 ln 4)", ns["hello_loss"]("hello", **uniform), 4 * np.log(4), tol=1e-8)
 
@@ -207,7 +239,8 @@ LAB = LabSpec(
         Question("q1", "rnn_step_forward: one step of a vanilla RNN", 2, ("rnn_step_forward",),
                  _q1_public, _q1_cases, _q1_reference, tol=1e-7),
         Question("q2", "rnn_step_backward: gradients of one step", 3, ("rnn_step_backward",),
-                 _q2_public, _q2_cases, _q2_reference, tol=1e-7),
+                 _q2_public, _q2_cases, _q2_reference, tol=1e-7,
+                 compare=named_compare(("dx", "dprev_h", "dWx", "dWh", "db"), 1e-7)),
         Question("q3", "rnn_forward: a whole sequence with shared weights", 2, ("rnn_forward",),
                  _q3_public, _q3_cases, _q3_reference, tol=1e-7),
         Question("q4", "birnn_forward: a bidirectional layer", 2, ("birnn_forward",),

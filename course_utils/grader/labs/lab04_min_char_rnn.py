@@ -9,7 +9,9 @@ The student writes the three pieces of the 112-line program (column-vector conve
   statistical test of the sampled sequence under the model (any correct sampler passes)
 * q3 ``adagrad_update(params, grads, mems, learning_rate=0.1, clip=5.0) -> None``  in place:
   clip each gradient entry to [-clip, clip] (unless clip is None), ``mem += g*g``,
-  ``param -= lr * g / sqrt(mem + 1e-8)``
+  ``param -= lr * g / sqrt(mem + 1e-8)``. Two hidden tests run it through a probe that keeps
+  references to the arrays (as min-char-rnn's loop keeps ``Wxh, ...``): an update that rebinds
+  ``params[k] = ...`` instead of changing the arrays fails those two.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 from ...charrnn import minchar
 from ...charrnn.clipping import clip_by_value
 from ..spec import Case, CheckFailed, LabSpec, Question, compare_close, expect_close
+from ._common import named_compare
 
 LAB_ID = "04_min_char_rnn"
 NAMES = minchar.PARAM_NAMES          # Wxh, Whh, Why, bh, by
@@ -59,7 +62,7 @@ def _q1_public(ns: Mapping[str, Any]) -> None:
 
 def _q1_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
-    shapes = [(1, 3, 2, "one step"), (4, 1, 1, "one hidden unit"), (25, 10, 16, "T=25")]
+    shapes = [(1, 3, 2, "one step"), (4, 1, 1, "one hidden unit"), (25, 10, 16, "the original's chunk length")]
     shapes += [(int(rng.integers(2, 12)), int(rng.integers(2, 9)), int(rng.integers(2, 9)), "random sizes") for _ in range(3)]
     for T, V, H, label in shapes:
         p = _params(rng, V, H, scale=float(rng.choice([0.1, 0.5, 1.0])))
@@ -170,7 +173,8 @@ def _q2_public(ns: Mapping[str, Any]) -> None:
             raise CheckFailed(msg)
         z = _sequence_z_score(ids, h, 2, **p, temperature=tau)
         ok = abs(z) <= Z_LIMIT
-        print(f"  temperature {tau}: samples follow the model's distribution: {ok}")
+        print(f"  temperature {tau}: z = {z:+.1f} for 300 samples under the model (|z| <= {Z_LIMIT} passes): "
+              f"{'ok' if ok else 'TOO LARGE'}")
         if not ok:
             raise CheckFailed(f"at temperature {tau} the samples are too {'likely' if z < 0 else 'unlikely'} under "
                               f"the model (z = {z:.1f}): check the softmax, the temperature and that you feed each "
@@ -213,14 +217,36 @@ def _q3_public(ns: Mapping[str, Any]) -> None:
     mems = {k: rng.uniform(0, 2, v.shape) for k, v in p.items()}
     _, expected = _adagrad_reference(p, grads, mems, 0.1, 5.0)
     pc, mc = {k: v.copy() for k, v in p.items()}, {k: v.copy() for k, v in mems.items()}
+    kept_p, kept_m = dict(pc), dict(mc)                   # references, as min-char-rnn's loop keeps them
     ret = ns["adagrad_update"](pc, {k: v.copy() for k, v in grads.items()}, mc, learning_rate=0.1, clip=5.0)
     if ret is not None:
         print("  note: adagrad_update should update the arrays in place; its return value is ignored")
+    rebound = [f"params[{k!r}]" for k in p if pc[k] is not kept_p[k]] + [f"mems[{k!r}]" for k in p if mc[k] is not kept_m[k]]
+    if rebound:
+        raise CheckFailed(f"{', '.join(rebound)} now hold new arrays: update the arrays in place (mems[k] += g * g, "
+                          "params[k] -= ...), not params[k] = params[k] - ...")
     if all(np.array_equal(pc[k], p[k]) for k in p):
         raise CheckFailed("the parameters did not change: update the arrays in place (param += ..., not param = ...)")
     for k in NAMES:
         expect_close(f"mems[{k!r}]", mc[k], expected["mems"][k], tol=1e-10)
         expect_close(f"params[{k!r}]", pc[k], expected["params"][k], tol=1e-10)
+
+
+IN_PLACE_PROBE = '''
+import numpy as np
+
+def adagrad_in_place_probe(params, grads, mems, learning_rate=0.1, clip=5.0):
+    """Keep references to the arrays, as min-char-rnn's loop does, call the student's update, and
+    report what the referenced arrays hold afterwards and whether the dicts still hold them."""
+    kept_p = {k: v for k, v in params.items()}
+    kept_m = {k: v for k, v in mems.items()}
+    student_namespace["adagrad_update"](params, grads, mems, learning_rate=learning_rate, clip=clip)
+    same = {("params", k): params.get(k) is v for k, v in kept_p.items()}
+    same.update({("mems", k): mems.get(k) is v for k, v in kept_m.items()})
+    rebound = sorted(f"{d}[{k!r}]" for (d, k), s in same.items() if not s)
+    return {"params": {k: np.array(v) for k, v in kept_p.items()},
+            "mems": {k: np.array(v) for k, v in kept_m.items()}, "rebound": ", ".join(rebound)}
+'''
 
 
 def _q3_cases(rng: np.random.Generator) -> list[Case]:
@@ -234,6 +260,14 @@ def _q3_cases(rng: np.random.Generator) -> list[Case]:
         mems = {k: (np.zeros(v.shape) if label == "tiny gradients" else rng.uniform(0, 3, v.shape)) for k, v in p.items()}
         cases.append(Case("adagrad_update", {"params": p, "grads": grads, "mems": mems, "learning_rate": lr, "clip": clip},
                           returns_kwargs=("params", "mems"), label=label))
+    for label, clip in [("in place (typical gradients)", 5.0), ("in place (no clipping)", None)]:
+        V, H = int(rng.integers(2, 7)), int(rng.integers(2, 7))
+        p = _params(rng, V, H)
+        grads = {k: rng.normal(0, 3.0, v.shape) for k, v in p.items()}
+        mems = {k: rng.uniform(0, 3, v.shape) for k, v in p.items()}
+        cases.append(Case("adagrad_in_place_probe", {"params": p, "grads": grads, "mems": mems, "learning_rate": 0.1,
+                                                     "clip": clip}, label=label,
+                          provide=(("adagrad_in_place_probe", IN_PLACE_PROBE),)))
     return cases
 
 
@@ -242,6 +276,15 @@ def _q3_reference(case: Case) -> tuple:
 
 
 def _q3_compare(got: Any, expected: Any, case: Case) -> tuple[bool, str]:
+    if case.func == "adagrad_in_place_probe":
+        if not isinstance(got, dict) or set(got) != {"params", "mems", "rebound"}:
+            return False, "unexpected result"
+        if got["rebound"]:
+            return False, (f"{got['rebound']} now hold new arrays: update the arrays in place (mems[k] += g * g, "
+                           "params[k] -= ...), not by rebinding (params[k] = params[k] - ...); code that keeps its own "
+                           "references to the parameters, like min-char-rnn's loop, would never see the update")
+        return compare_close({"params": got["params"], "mems": got["mems"]}, expected[1], tol=1e-9,
+                             path="the arrays after the update")
     if not isinstance(got, tuple) or len(got) != 2:
         return False, "unexpected result"
     return compare_close(got[1], expected[1], tol=1e-9, path="after the update")
@@ -252,7 +295,8 @@ LAB = LabSpec(
     title="min-char-rnn",
     questions=(
         Question("q1", "loss_fun: forward pass, cross-entropy and BPTT", 4, ("loss_fun",),
-                 _q1_public, _q1_cases, _q1_reference, tol=1e-7),
+                 _q1_public, _q1_cases, _q1_reference, tol=1e-7,
+                 compare=named_compare(("loss", "dWxh", "dWhh", "dWhy", "dbh", "dby", "h_last"), 1e-7)),
         Question("q2", "sample: generating characters with a temperature", 3, ("sample",),
                  _q2_public, _q2_cases, _q2_reference, compare=_q2_compare),
         Question("q3", "adagrad_update: clipping and the Adagrad step", 2, ("adagrad_update",),

@@ -9,6 +9,9 @@ The lab gives ``rnn_forward(x, h0, Wx, Wh, b) -> h`` and ``rnn_loss(x, h0, Wx, W
   ``rnn_numerical_grads(x, h0, Wx, Wh, b, R, step) -> {"x", "h0", "Wx", "Wh", "b": arrays}``
 * q3 ``clip_by_global_norm(grads, max_norm) -> (clipped dict, norm before clipping)``
 * q4 ``truncated_bptt(x, h0, Wx, Wh, b, R, k) -> (dWx, dWh, db, h_last)``       chunks of k steps
+
+q4 is graded with the reference ``rnn_backward`` bound in place of the student's: a BPTT bug is
+charged once, on q1; q4's public check says when q1 is the cause of a failure.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 from ... import rnn
 from ...charrnn import bptt, clipping, gradcheck
 from ..spec import Case, CheckFailed, LabSpec, Question, compare_close, expect_close, rel_error
+from ._common import named_compare, provide
 
 LAB_ID = "05_bptt"
 ARRAYS = ("x", "h0", "Wx", "Wh", "b")
@@ -169,7 +173,26 @@ def _q3_reference(case: Case) -> tuple:
 
 # ---------------------------------------------------------------- q4: truncated_bptt
 
+def _earlier_ok(check: Any, ns: Mapping[str, Any]) -> bool:
+    """Whether an earlier question's public check passes (silently)."""
+    import contextlib
+    import io
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            check(ns)
+        return True
+    except Exception:
+        return False
+
+
+def _blame_earlier(ns: Mapping[str, Any], earlier: str, qid: str, check: Any) -> None:
+    if earlier in ns and not _earlier_ok(check, ns):
+        print(f"  note: your {earlier} ({qid}) does not pass its own check yet; a failure below may come from it. "
+              f"(The hidden tests of this question use the reference {earlier}, so {qid}'s mistake is not charged twice.)")
+
+
 def _q4_public(ns: Mapping[str, Any]) -> None:
+    _blame_earlier(ns, "rnn_backward", "q1", _q1_public)
     p = _net(np.random.default_rng(9), 2, 7, 3, 4)
     for k in (7, 3, 1):
         got = ns["truncated_bptt"](**p, k=k)
@@ -186,7 +209,8 @@ def _q4_cases(rng: np.random.Generator) -> list[Case]:
     for T, k, label in [(8, 8, "k = T"), (8, 20, "k > T"), (8, 1, "k = 1"), (9, 4, "k does not divide T"),
                         (12, 3, "several chunks")]:
         N, D, H = int(rng.integers(1, 4)), int(rng.integers(1, 4)), int(rng.integers(2, 6))
-        cases.append(Case("truncated_bptt", {**_net(rng, N, T, D, H), "k": k}, label=f"{label} (T={T}, k={k})"))
+        cases.append(Case("truncated_bptt", {**_net(rng, N, T, D, H), "k": k}, label=f"{label} (T={T}, k={k})",
+                          provide=provide("rnn_backward")))
     return cases
 
 
@@ -200,13 +224,15 @@ LAB = LabSpec(
     title="Backpropagation through time",
     questions=(
         Question("q1", "rnn_backward: BPTT for a multi-step RNN", 4, ("rnn_backward",),
-                 _q1_public, _q1_cases, _q1_reference, tol=1e-7),
+                 _q1_public, _q1_cases, _q1_reference, tol=1e-7,
+                 compare=named_compare(("dx", "dh0", "dWx", "dWh", "db"), 1e-7)),
         Question("q2", "gradient check: numerical gradients and relative errors", 2,
                  ("numerical_gradient", "rel_error", "rnn_numerical_grads"),
                  _q2_public, _q2_cases, _q2_reference, compare=_q2_compare),
         Question("q3", "clip_by_global_norm: clipping by the global norm", 2, ("clip_by_global_norm",),
-                 _q3_public, _q3_cases, _q3_reference, tol=1e-9),
+                 _q3_public, _q3_cases, _q3_reference, tol=1e-9, compare=named_compare(("clipped", "norm"), 1e-9)),
         Question("q4", "truncated_bptt: carry the state, backpropagate k steps", 3, ("truncated_bptt",),
-                 _q4_public, _q4_cases, _q4_reference, tol=1e-7),
+                 _q4_public, _q4_cases, _q4_reference, tol=1e-7,
+                 compare=named_compare(("dWx", "dWh", "db", "h_last"), 1e-7)),
     ),
 )

@@ -9,6 +9,9 @@ that return plain arrays (no caches):
 * q3 ``lstm_step_backward(dnext_h, dnext_c, x, prev_h, prev_c, Wx, Wh, b)
   -> (dx, dprev_h, dprev_c, dWx, dWh, db)``
 * q4 ``gru_step_forward(x, prev_h, Wx, Wh, bx, bh) -> next_h``          (gate order r, z, n)
+
+q2 is graded with the reference ``lstm_step_forward`` bound in place of the student's: a bug in the
+step is charged once, on q1; q2's public check says when q1 is the cause of a failure.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 
 from ... import lstm
 from ..spec import Case, CheckFailed, LabSpec, Question, expect_close
+from ._common import named_compare, provide
 
 LAB_ID = "06_lstm_gates"
 
@@ -90,6 +94,24 @@ def _q1_cases(rng: np.random.Generator) -> list[Case]:
 
 # ---------------------------------------------------------------- q2: lstm_forward
 
+def _earlier_ok(check: Any, ns: Mapping[str, Any]) -> bool:
+    """Whether an earlier question's public check passes (silently)."""
+    import contextlib
+    import io
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            check(ns)
+        return True
+    except Exception:
+        return False
+
+
+def _blame_earlier(ns: Mapping[str, Any], earlier: str, qid: str, check: Any) -> None:
+    if earlier in ns and not _earlier_ok(check, ns):
+        print(f"  note: your {earlier} ({qid}) does not pass its own check yet; a failure below may come from it. "
+              f"(The hidden tests of this question use the reference {earlier}, so {qid}'s mistake is not charged twice.)")
+
+
 def _q2_reference(case: Case) -> np.ndarray:
     k = case.kwargs
     return lstm.lstm_forward(k["x"], k["h0"], k["Wx"], k["Wh"], k["b"])[0]
@@ -100,6 +122,7 @@ def _seq_kwargs(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _q2_public(ns: Mapping[str, Any]) -> None:
+    _blame_earlier(ns, "lstm_step_forward", "q1", _q1_public)
     p = _seq_kwargs(_tiny(N=2, D=5, H=4, T=3))
     got = ns["lstm_forward"](**p)
     if isinstance(got, tuple):
@@ -113,12 +136,15 @@ def _q2_cases(rng: np.random.Generator) -> list[Case]:
     for N, T, D, H in _shapes(rng, 3):
         p = _random(rng, N, D, H, T=T)
         p["b"] = _distinct_gate_bias(rng, H)
-        cases.append(Case("lstm_forward", _seq_kwargs(p), label=f"N={N}, T={T}, D={D}, H={H}"))
+        cases.append(Case("lstm_forward", _seq_kwargs(p), label=f"N={N}, T={T}, D={D}, H={H}",
+                          provide=provide("lstm_step_forward")))
     p = _random(rng, 2, 3, 4, T=12)
     p["b"][4:8] = 4.0                                         # forget gate open: long memory
-    cases.append(Case("lstm_forward", _seq_kwargs(p), label="a long sequence with an open forget gate"))
+    cases.append(Case("lstm_forward", _seq_kwargs(p), label="a long sequence with an open forget gate",
+                      provide=provide("lstm_step_forward")))
     p = _random(rng, 2, 3, 4, T=5, scale=30.0)
-    cases.append(Case("lstm_forward", _seq_kwargs(p), label="large inputs (saturated gates)"))
+    cases.append(Case("lstm_forward", _seq_kwargs(p), label="large inputs (saturated gates)",
+                      provide=provide("lstm_step_forward")))
     return cases
 
 
@@ -193,11 +219,12 @@ LAB = LabSpec(
     title="LSTM gates",
     questions=(
         Question("q1", "lstm_step_forward: one LSTM step", 2, ("lstm_step_forward",),
-                 _q1_public, _q1_cases, _q1_reference, tol=1e-7),
+                 _q1_public, _q1_cases, _q1_reference, tol=1e-7, compare=named_compare(("next_h", "next_c"), 1e-7)),
         Question("q2", "lstm_forward: an LSTM over a sequence", 2, ("lstm_forward",),
                  _q2_public, _q2_cases, _q2_reference, tol=1e-7),
         Question("q3", "lstm_step_backward: gradients of one step", 4, ("lstm_step_backward",),
-                 _q3_public, _q3_cases, _q3_reference, tol=1e-7),
+                 _q3_public, _q3_cases, _q3_reference, tol=1e-7,
+                 compare=named_compare(("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db"), 1e-7)),
         Question("q4", "gru_step_forward: one GRU step", 2, ("gru_step_forward",),
                  _q4_public, _q4_cases, _q4_reference, tol=1e-7),
     ),

@@ -3,7 +3,8 @@
 The student writes, in NumPy,
 
 * q1 ``clip_by_global_norm(grads, max_norm) -> (clipped list, norm before clipping)``  (a list of arrays,
-  like ``torch.nn.utils.clip_grad_norm_`` over ``model.parameters()``)
+  like ``torch.nn.utils.clip_grad_norm_`` over ``model.parameters()``: every array times
+  ``min(1, max_norm / (norm + 1e-6))``; the tolerance, 1e-6, also accepts ``max_norm / norm``)
 * q2 ``pad_sequences(seqs, pad_value=0.0) -> (padded (N, T_max, D), lengths (N,) int, mask (N, T_max) bool)``
 * q3 ``last_valid_state(h, lengths) -> (N, H)``: the state at step ``lengths[n] - 1`` of each sequence
 """
@@ -16,15 +17,20 @@ from typing import Any
 import numpy as np
 
 from ..spec import Case, CheckFailed, LabSpec, Question, compare_close, expect_close
+from ._common import named_compare
 
 LAB_ID = "08_monitoring"
 
 
 # ---------------------------------------------------------------- references
 
+CLIP_EPS = 1e-6     # torch.nn.utils.clip_grad_norm_: clip_coef = max_norm / (total_norm + 1e-6), clamped to 1
+CLIP_TOL = 1e-6     # accepts max_norm / norm too: the two differ by ~1e-6 / norm, relative
+
+
 def _clip(grads, max_norm):
     norm = float(np.sqrt(sum(float(np.sum(np.asarray(g, dtype=np.float64) ** 2)) for g in grads)))
-    scale = max_norm / norm if norm > max_norm else 1.0
+    scale = min(1.0, max_norm / (norm + CLIP_EPS))
     return [np.asarray(g, dtype=np.float64) * scale for g in grads], norm
 
 
@@ -51,8 +57,9 @@ def _q1_public(ns: Mapping[str, Any]) -> None:
     if not isinstance(got, tuple) or len(got) != 2 or not isinstance(got[0], list):
         raise CheckFailed("return a tuple (list of clipped arrays, norm)")
     expect_close("norm (= 13)", got[1], 13.0, tol=1e-12)
-    expect_close("clipped[0] (= [1.5, -2])", got[0][0], [1.5, -2.0], tol=1e-12)
-    expect_close("clipped[1] (= [[6]])", got[0][1], [[6.0]], tol=1e-12)
+    ref, _ = _clip(grads, 6.5)
+    expect_close("clipped[0] (= [1.5, -2] x 13/(13 + 1e-6))", got[0][0], ref[0], tol=CLIP_TOL)
+    expect_close("clipped[1] (= [[6]] x 13/(13 + 1e-6))", got[0][1], ref[1], tol=CLIP_TOL)
     same = ns["clip_by_global_norm"]([g.copy() for g in grads], 100.0)[0]
     expect_close("a small gradient is left alone", same[1], grads[1], tol=0)
 
@@ -113,7 +120,10 @@ def _q2_compare(got: Any, expected: Any, case: Case) -> tuple[bool, str]:
         m = got[2]
         if not isinstance(m, np.ndarray) or m.dtype != bool:
             return False, "mask: expected a boolean array"
-    return compare_close(got, expected, tol=0.0)
+    return _named_pad(got, expected, case)
+
+
+_named_pad = named_compare(("padded", "lengths", "mask"), 0.0)
 
 
 # ---------------------------------------------------------------- q3: last_valid_state
@@ -146,7 +156,8 @@ LAB = LabSpec(
     title="Monitoring and variable-length sequences",
     questions=(
         Question("q1", "clip_by_global_norm: clip a list of gradients by their global norm", 2,
-                 ("clip_by_global_norm",), _q1_public, _q1_cases, _q1_reference, tol=1e-9),
+                 ("clip_by_global_norm",), _q1_public, _q1_cases, _q1_reference, tol=CLIP_TOL,
+                 compare=named_compare(("clipped", "norm"), CLIP_TOL)),
         Question("q2", "pad_sequences: pad a batch, with lengths and a mask", 2, ("pad_sequences",),
                  _q2_public, _q2_cases, _q2_reference, compare=_q2_compare),
         Question("q3", "last_valid_state: the final state of each padded sequence", 2, ("last_valid_state",),

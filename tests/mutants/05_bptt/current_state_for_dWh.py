@@ -1,4 +1,4 @@
-# mutant: uses h_t instead of h_{t-1} in the gradient of Wh; expect: q1, q4
+# mutant: uses h_t instead of h_{t-1} in the gradient of Wh; expect: q1
 def rnn_backward(dh, x, h0, Wx, Wh, h):
     N, T, H = dh.shape
     dx = np.zeros_like(x)

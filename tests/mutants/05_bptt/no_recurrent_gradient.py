@@ -1,4 +1,4 @@
-# mutant: BPTT without the gradient flowing back from the next step; expect: q1, q4
+# mutant: BPTT without the gradient flowing back from the next step; expect: q1
 def rnn_backward(dh, x, h0, Wx, Wh, h):
     N, T, H = dh.shape
     dx = np.zeros_like(x)

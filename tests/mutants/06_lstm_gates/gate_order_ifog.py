@@ -1,4 +1,4 @@
-# mutant: cs231n's gate order i, f, o, g instead of PyTorch's i, f, g, o; expect: q1, q2
+# mutant: cs231n's gate order i, f, o, g instead of PyTorch's i, f, g, o; expect: q1
 def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     H = prev_h.shape[1]
     a = x @ Wx + prev_h @ Wh + b

@@ -1,4 +1,4 @@
-# mutant: the bias is left out of the pre-activations; expect: q1, q2
+# mutant: the bias is left out of the pre-activations; expect: q1
 def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     H = prev_h.shape[1]
     a = x @ Wx + prev_h @ Wh

@@ -1,0 +1,100 @@
+"""Helpers shared by the lab specs: named outputs in hidden-test messages, and reference code that
+the sandbox binds in place of an earlier answer (see :attr:`course_utils.grader.spec.Case.provide`).
+
+A question whose function is meant to call an earlier question's function (``rnn_forward`` calls
+``rnn_step_forward``) is graded with the *reference* bound under the earlier name, so a bug in the
+earlier answer costs points once, on the earlier question. The reference sources below are written
+against the students' interface (plain arrays in, plain arrays out, NumPy only); the unit tests
+check them against :mod:`course_utils.rnn`, :mod:`course_utils.lstm` and :mod:`course_utils.charrnn`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..spec import Case, compare_close
+
+__all__ = ["named_compare", "REFERENCE_SOURCES", "provide", "EARLIER_NOTE"]
+
+
+def named_compare(names: Sequence[str], tol: float) -> Callable[[Any, Any, Case], tuple[bool, str]]:
+    """A ``Question.compare`` for a function returning a tuple: messages name each output
+    (``dby: relative error ...``) as the public checks do, instead of ``output[5]``."""
+    names = tuple(names)
+
+    def compare(got: Any, expected: Any, case: Case) -> tuple[bool, str]:
+        if not isinstance(got, (tuple, list)) or len(got) != len(names):
+            n = len(got) if isinstance(got, (tuple, list)) else None
+            what = f"{n} values" if n is not None else type(got).__name__
+            return False, f"expected a tuple of {len(names)} values ({', '.join(names)}), got {what}"
+        for name, g, e in zip(names, got, expected):
+            ok, msg = compare_close(g, e, tol, path=name)
+            if not ok:
+                return False, msg
+        return True, "ok"
+    return compare
+
+
+EARLIER_NOTE = ("(graded with the reference {earlier} in place of yours, so only this function's own "
+                "code counts here)")
+
+#: Reference implementations in the students' interface, as source code run inside the sandbox.
+REFERENCE_SOURCES: dict[str, str] = {
+    "rnn_step_forward": '''
+import numpy as np
+
+def rnn_step_forward(x, prev_h, Wx, Wh, b):
+    return np.tanh(x @ Wx + prev_h @ Wh + b)
+''',
+    "rnn_forward": '''
+import numpy as np
+
+def rnn_forward(x, h0, Wx, Wh, b):
+    N, T, _ = x.shape
+    h = np.zeros((N, T, h0.shape[1]))
+    prev = h0
+    for t in range(T):
+        prev = np.tanh(x[:, t] @ Wx + prev @ Wh + b)
+        h[:, t] = prev
+    return h
+''',
+    "rnn_backward": '''
+import numpy as np
+
+def rnn_backward(dh, x, h0, Wx, Wh, h):
+    N, T, H = dh.shape
+    dx = np.zeros(x.shape)
+    dWx, dWh, db = np.zeros(Wx.shape), np.zeros(Wh.shape), np.zeros(H)
+    dnext = np.zeros((N, H))
+    for t in reversed(range(T)):
+        prev = h[:, t - 1] if t > 0 else h0
+        da = (dh[:, t] + dnext) * (1 - h[:, t] ** 2)
+        dx[:, t] = da @ Wx.T
+        dWx += x[:, t].T @ da
+        dWh += prev.T @ da
+        db += da.sum(axis=0)
+        dnext = da @ Wh.T
+    return dx, dnext, dWx, dWh, db
+''',
+    "lstm_step_forward": '''
+import numpy as np
+
+def _sigmoid(a):
+    e = np.exp(-np.abs(a))
+    return np.where(a >= 0, 1 / (1 + e), e / (1 + e))
+
+def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
+    H = prev_h.shape[1]
+    a = x @ Wx + prev_h @ Wh + b
+    i, f = _sigmoid(a[:, :H]), _sigmoid(a[:, H:2 * H])
+    g, o = np.tanh(a[:, 2 * H:3 * H]), _sigmoid(a[:, 3 * H:])
+    next_c = f * prev_c + i * g
+    return o * np.tanh(next_c), next_c
+''',
+}
+
+
+def provide(*names: str) -> tuple[tuple[str, str], ...]:
+    """``Case.provide`` pairs binding the reference of each named earlier answer."""
+    return tuple((n, REFERENCE_SOURCES[n]) for n in names)

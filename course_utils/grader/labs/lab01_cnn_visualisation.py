@@ -1,0 +1,360 @@
+"""Lab 1 -- Visualising CNNs: questions, public checks and hidden tests.
+
+The grading sandbox sees plain arrays only, so the network of this lab is a small NumPy classifier on
+images, one hidden ReLU layer over the flattened pixels (the lecture's methods need only its gradient):
+
+    a = W1 vec(x) + b1,   h = relu(a),   s = W2 h + b2        x (C, H, W), W1 (D, CHW), W2 (K, D)
+
+* q1 ``relu_backward(f, R, rule) -> dL/df``                  backprop / deconvnet / guided rules
+* q2 ``input_gradient(x, W1, b1, W2, b2, c, rule) -> (C, H, W)``  dS_c/dx with the ReLU's rule
+* q3 ``saliency_map(grad) -> (H, W)``                          max over channels of |grad|
+* q4 ``occlusion_map(x, W1, b1, W2, b2, c, patch, stride) -> (nR, nC)``  score drop per occluder position
+* q5 ``class_visualization_step(img, W1, b1, W2, b2, c, lr, l2) -> img``   one normalised ascent step
+* q6 ``gram_matrix(F) -> (C, C)``  and  q7 ``style_loss(features, target_grams, weights) -> float``
+
+References: :func:`course_utils.attribution.relu_backward`; the gradient methods of
+:mod:`course_utils.attribution` and :func:`course_utils.synthesis.class_visualization_step` run on the
+same network built in torch (float64); :func:`course_utils.synthesis.gram_matrix` / ``style_loss``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..spec import Case, CheckFailed, LabSpec, Question, expect_close
+
+LAB_ID = "01_cnn_visualisation"
+RULES = ("backprop", "deconvnet", "guided")
+
+#: Reference answers in the students' interface, bound in the sandbox in place of an earlier answer.
+REFERENCE_SOURCES: dict[str, str] = {
+    "relu_backward": '''
+import numpy as np
+
+def relu_backward(f, R, rule):
+    if rule == "backprop":
+        return (f > 0) * R
+    if rule == "deconvnet":
+        return (R > 0) * R
+    return (f > 0) * (R > 0) * R
+''',
+    "input_gradient": '''
+import numpy as np
+
+def input_gradient(x, W1, b1, W2, b2, c, rule="backprop"):
+    a = W1 @ x.ravel() + b1
+    R = W2[c]
+    if rule == "backprop":
+        da = (a > 0) * R
+    elif rule == "deconvnet":
+        da = (R > 0) * R
+    else:
+        da = (a > 0) * (R > 0) * R
+    return (W1.T @ da).reshape(x.shape)
+''',
+}
+
+
+def _provide(*names: str) -> tuple[tuple[str, str], ...]:
+    return tuple((n, REFERENCE_SOURCES[n]) for n in names)
+
+
+# ---------------------------------------------------------------- the network, in torch, for the references
+
+def _torch_net(W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray):
+    import torch
+    from torch import nn
+    net = nn.Sequential(nn.Flatten(), nn.Linear(W1.shape[1], W1.shape[0]), nn.ReLU(), nn.Linear(W1.shape[0], W2.shape[0]))
+    net = net.double().eval()
+    with torch.no_grad():
+        for layer, W, b in ((net[1], W1, b1), (net[3], W2, b2)):
+            layer.weight.copy_(torch.from_numpy(np.asarray(W, dtype=np.float64)))
+            layer.bias.copy_(torch.from_numpy(np.asarray(b, dtype=np.float64)))
+    return net
+
+
+def _scores(x: np.ndarray, W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray) -> np.ndarray:
+    return W2 @ np.maximum(W1 @ x.ravel() + b1, 0) + b2
+
+
+def _net(rng: np.random.Generator, C: int, H: int, W: int, D: int, K: int) -> dict[str, np.ndarray]:
+    return {"W1": rng.normal(0, 1 / np.sqrt(C * H * W), (D, C * H * W)), "b1": rng.normal(0, 0.3, D),
+            "W2": rng.normal(0, 1 / np.sqrt(D), (K, D)), "b2": rng.normal(0, 0.3, K)}
+
+
+def _tiny_net(C: int = 2, H: int = 4, W: int = 5, D: int = 6, K: int = 3) -> dict[str, np.ndarray]:
+    """Fixed cs231n-style parameters (evenly spaced values, mixed signs)."""
+    n = C * H * W
+    return {"x": np.linspace(-0.3, 1.1, num=n).reshape(C, H, W),
+            "W1": np.sin(np.arange(D * n).reshape(D, n) * 0.37) * 0.4,
+            "b1": np.linspace(-0.2, 0.3, num=D),
+            "W2": np.cos(np.arange(K * D).reshape(K, D) * 0.91),
+            "b2": np.linspace(0.1, -0.1, num=K)}
+
+
+def _shapes(rng: np.random.Generator, n: int) -> list[tuple[int, int, int, int, int]]:
+    out = [(1, 1, 1, 1, 2), (3, 2, 3, 4, 2), (1, 6, 6, 8, 10)]
+    out += [tuple(int(v) for v in rng.integers([1, 2, 2, 2, 2], [4, 9, 9, 12, 11])) for _ in range(n)]
+    return out                                                          # (C, H, W, D, K)
+
+
+# ---------------------------------------------------------------- q1: relu_backward
+
+def _q1_reference(case: Case) -> np.ndarray:
+    from ...attribution import relu_backward
+    return relu_backward(**case.kwargs)
+
+
+def _q1_public(ns: Mapping[str, Any]) -> None:
+    f = np.array([[-1.0, 2.0, 0.5], [3.0, -4.0, 0.0]])
+    R = np.array([[5.0, -6.0, 0.25], [7.0, 8.0, 9.0]])
+    for rule in RULES:
+        got = ns["relu_backward"](f.copy(), R.copy(), rule)
+        expect_close(f"rule={rule!r}", got, _q1_reference(Case("", {"f": f, "R": R, "rule": rule})), tol=1e-12)
+
+
+def _q1_cases(rng: np.random.Generator) -> list[Case]:
+    cases = []
+    for rule in RULES:
+        for shape in [(7,), (3, 4), (2, 3, 5, 4)]:
+            f, R = rng.normal(size=shape), rng.normal(size=shape)
+            f.flat[::3] = 0.0                                           # a ReLU passes nothing back where f == 0
+            cases.append(Case("relu_backward", {"f": f, "R": R, "rule": rule}, label=f"rule={rule}, shape {shape}"))
+    return cases
+
+
+# ---------------------------------------------------------------- q2: input_gradient
+
+def _q2_reference(case: Case) -> np.ndarray:
+    import torch
+
+    from ...attribution import Deconvnet, GuidedBackprop, Saliency
+    k = case.kwargs
+    net = _torch_net(k["W1"], k["b1"], k["W2"], k["b2"])
+    method = {"backprop": Saliency(net, absolute=False), "deconvnet": Deconvnet(net),
+              "guided": GuidedBackprop(net)}[k.get("rule", "backprop")]
+    x = torch.from_numpy(np.asarray(k["x"], dtype=np.float64))[None]
+    return method.attribute(x, int(k["c"]))[0].numpy()
+
+
+def _blame_earlier(ns: Mapping[str, Any], earlier: str, qid: str, check: Any) -> None:
+    if earlier not in ns:
+        return
+    try:
+        import contextlib
+        import io
+        with contextlib.redirect_stdout(io.StringIO()):
+            check(ns)
+    except Exception:
+        print(f"  note: your {earlier} ({qid}) does not pass its own check yet; a failure below may come from it. "
+              f"(The hidden tests of this question use the reference {earlier}, so {qid}'s mistake is not charged twice.)")
+
+
+def _q2_public(ns: Mapping[str, Any]) -> None:
+    _blame_earlier(ns, "relu_backward", "q1", _q1_public)
+    p = _tiny_net()
+    for rule in RULES:
+        kw = {**p, "c": 1, "rule": rule}
+        got = ns["input_gradient"](**{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kw.items()})
+        expect_close(f"dS_1/dx, rule={rule!r}", got, _q2_reference(Case("", kw)), tol=1e-8)
+
+
+def _q2_cases(rng: np.random.Generator) -> list[Case]:
+    cases = []
+    for C, H, W, D, K in _shapes(rng, 2):
+        net = _net(rng, C, H, W, D, K)
+        for rule in RULES:
+            kw = {"x": rng.uniform(-1, 1, (C, H, W)), **net, "c": int(rng.integers(K)), "rule": rule}
+            cases.append(Case("input_gradient", kw, label=f"C={C}, H={H}, W={W}, D={D}, K={K}, rule={rule}",
+                              provide=_provide("relu_backward")))
+    return cases
+
+
+# ---------------------------------------------------------------- q3: saliency_map
+
+def _q3_reference(case: Case) -> np.ndarray:
+    from ...attribution import to_heatmap
+    return to_heatmap(np.asarray(case.kwargs["grad"])[None])[0]
+
+
+def _q3_public(ns: Mapping[str, Any]) -> None:
+    grad = np.array([[[0.5, -2.0], [1.0, 0.0]], [[-1.5, 1.0], [0.25, -0.75]], [[0.1, 0.2], [-3.0, 0.3]]])
+    expect_close("saliency", ns["saliency_map"](grad.copy()), _q3_reference(Case("", {"grad": grad})), tol=1e-12)
+
+
+def _q3_cases(rng: np.random.Generator) -> list[Case]:
+    cases = [Case("saliency_map", {"grad": rng.normal(size=(1, 5, 4))}, label="one channel")]
+    for C, H, W, _, _ in _shapes(rng, 3)[1:]:
+        g = rng.normal(size=(C, H, W))
+        g[0] *= -3                                           # large negative gradients in one channel
+        cases.append(Case("saliency_map", {"grad": g}, label=f"C={C}, H={H}, W={W}"))
+    return cases
+
+
+# ---------------------------------------------------------------- q4: occlusion_map
+
+def _q4_reference(case: Case) -> np.ndarray:
+    k = case.kwargs
+    x, p, s, c = np.asarray(k["x"], dtype=float), int(k["patch"]), int(k["stride"]), int(k["c"])
+    net = (k["W1"], k["b1"], k["W2"], k["b2"])
+    C, H, W = x.shape
+    rows, cols = range(0, H - p + 1, s), range(0, W - p + 1, s)
+    base = _scores(x, *net)[c]
+    out = np.zeros((len(rows), len(cols)))
+    for i, r in enumerate(rows):
+        for j, q in enumerate(cols):
+            xo = x.copy()
+            xo[:, r:r + p, q:q + p] = 0.0
+            out[i, j] = base - _scores(xo, *net)[c]
+    return out
+
+
+def _q4_public(ns: Mapping[str, Any]) -> None:
+    p = _tiny_net(C=1, H=5, W=6)
+    kw = {**p, "c": 2, "patch": 2, "stride": 2}
+    got = ns["occlusion_map"](**{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kw.items()})
+    expect_close("occlusion map (patch 2, stride 2)", got, _q4_reference(Case("", kw)), tol=1e-8)
+    kw = {**_tiny_net(C=2, H=4, W=5), "c": 0, "patch": 3, "stride": 1}
+    got = ns["occlusion_map"](**{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kw.items()})
+    expect_close("occlusion map (patch 3, stride 1)", got, _q4_reference(Case("", kw)), tol=1e-8)
+
+
+def _q4_cases(rng: np.random.Generator) -> list[Case]:
+    cases = []
+    for C, H, W, D, K in _shapes(rng, 3)[1:]:
+        patch = int(rng.integers(1, min(H, W) + 1))
+        stride = int(rng.integers(1, patch + 1))
+        kw = {"x": rng.uniform(0, 1, (C, H, W)), **_net(rng, C, H, W, D, K), "c": int(rng.integers(K)),
+              "patch": patch, "stride": stride}
+        cases.append(Case("occlusion_map", kw, label=f"C={C}, H={H}, W={W}, patch={patch}, stride={stride}"))
+    kw = {"x": rng.uniform(0, 1, (1, 7, 7)), **_net(rng, 1, 7, 7, 5, 3), "c": 1, "patch": 3, "stride": 2}
+    cases.append(Case("occlusion_map", kw, label="a stride that does not tile the image"))
+    return cases
+
+
+# ---------------------------------------------------------------- q5: class_visualization_step
+
+def _q5_reference(case: Case) -> np.ndarray:
+    import torch
+
+    from ...synthesis import class_visualization_step
+    k = case.kwargs
+    net = _torch_net(k["W1"], k["b1"], k["W2"], k["b2"])
+    img = torch.from_numpy(np.asarray(k["img"], dtype=np.float64))[None]
+    new, _ = class_visualization_step(net, img, int(k["c"]), lr=float(k["lr"]), l2=float(k["l2"]))
+    return new[0].numpy()
+
+
+def _q5_public(ns: Mapping[str, Any]) -> None:
+    _blame_earlier(ns, "input_gradient", "q2", _q2_public)
+    p = _tiny_net()
+    kw = {"img": p.pop("x"), **p, "c": 2, "lr": 0.3, "l2": 0.05}
+    got = ns["class_visualization_step"](**{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kw.items()})
+    expect_close("new image", got, _q5_reference(Case("", kw)), tol=1e-8)
+
+
+def _q5_cases(rng: np.random.Generator) -> list[Case]:
+    cases = []
+    for C, H, W, D, K in _shapes(rng, 3):
+        kw = {"img": rng.uniform(0, 1, (C, H, W)), **_net(rng, C, H, W, D, K), "c": int(rng.integers(K)),
+              "lr": float(rng.uniform(0.1, 2)), "l2": float(rng.choice([0.0, rng.uniform(0.01, 0.5)]))}
+        cases.append(Case("class_visualization_step", kw, label=f"C={C}, H={H}, W={W}, l2={kw['l2']:.2g}",
+                          provide=_provide("input_gradient")))
+    kw = {"img": rng.uniform(0, 1, (1, 4, 4)), **_net(rng, 1, 4, 4, 6, 3), "c": 0, "lr": 0.5, "l2": 2.0}
+    cases.append(Case("class_visualization_step", kw, label="a strong L2 penalty", provide=_provide("input_gradient")))
+    return cases
+
+
+# ---------------------------------------------------------------- q6: gram_matrix, q7: style_loss
+
+def _q6_reference(case: Case) -> np.ndarray:
+    import torch
+
+    from ...synthesis import gram_matrix
+    return gram_matrix(torch.from_numpy(np.asarray(case.kwargs["F"], dtype=np.float64))[None])[0].numpy()
+
+
+def _q6_public(ns: Mapping[str, Any]) -> None:
+    F = np.linspace(-1, 2, num=3 * 2 * 4).reshape(3, 2, 4)
+    expect_close("G", ns["gram_matrix"](F.copy()), _q6_reference(Case("", {"F": F})), tol=1e-10)
+
+
+def _q6_cases(rng: np.random.Generator) -> list[Case]:
+    shapes = [(1, 1, 1), (2, 3, 5), (4, 1, 7)] + [tuple(int(v) for v in rng.integers(1, [9, 8, 8])) for _ in range(3)]
+    return [Case("gram_matrix", {"F": np.maximum(rng.normal(size=s), 0)}, label=f"F of shape {s}") for s in shapes]
+
+
+def _q7_reference(case: Case) -> float:
+    import torch
+
+    from ...synthesis import style_loss
+    k = case.kwargs
+    feats = [torch.from_numpy(np.asarray(f, dtype=np.float64))[None] for f in k["features"]]
+    grams = [torch.from_numpy(np.asarray(g, dtype=np.float64))[None] for g in k["target_grams"]]
+    return float(style_loss(feats, grams, k["weights"]))
+
+
+def _style_inputs(rng: np.random.Generator, layers: list[tuple[int, int, int]]) -> dict[str, Any]:
+    feats = [np.maximum(rng.normal(size=s), 0) for s in layers]
+    grams = []
+    for C, H, W in layers:
+        G = np.maximum(rng.normal(size=(C, H * W)), 0)
+        grams.append(G @ G.T / (H * W))
+    return {"features": feats, "target_grams": grams, "weights": [float(w) for w in rng.uniform(0.2, 3, len(layers))]}
+
+
+def _q7_public(ns: Mapping[str, Any]) -> None:
+    _blame_earlier(ns, "gram_matrix", "q6", _q6_public)
+    kw = _style_inputs(np.random.default_rng(7), [(2, 3, 3), (3, 2, 2)])
+    got = ns["style_loss"](**kw)
+    if not isinstance(got, (float, int, np.floating)) and not (isinstance(got, np.ndarray) and got.shape == ()):
+        raise CheckFailed(f"return one number (a float), got {type(got).__name__}")
+    expect_close("style loss", float(got), _q7_reference(Case("", kw)), tol=1e-8)
+
+
+def _q7_cases(rng: np.random.Generator) -> list[Case]:
+    cases = []
+    for n_layers in (1, 2, 3, 3):
+        layers = [tuple(int(v) for v in rng.integers(1, [7, 6, 6])) for _ in range(n_layers)]
+        cases.append(Case("style_loss", _style_inputs(rng, layers), label=f"{n_layers} layers",
+                          provide=_provide_gram()))
+    return cases
+
+
+def _provide_gram() -> tuple[tuple[str, str], ...]:
+    return (("gram_matrix", "import numpy as np\n\ndef gram_matrix(F):\n    C = F.shape[0]\n"
+                            "    Fm = F.reshape(C, -1)\n    return Fm @ Fm.T / Fm.shape[1]\n"),)
+
+
+def _float_compare(got: Any, expected: Any, case: Case) -> tuple[bool, str]:
+    from ..spec import compare_close
+    if isinstance(got, np.ndarray) and got.shape == ():
+        got = float(got)
+    if not isinstance(got, (float, int)) or isinstance(got, bool):
+        return False, f"expected one number, got {type(got).__name__}"
+    return compare_close(float(got), expected, 1e-7, path="style loss")
+
+
+LAB = LabSpec(
+    lab_id=LAB_ID,
+    title="Visualising CNNs",
+    questions=(
+        Question("q1", "relu_backward: the three ReLU backward rules", 2, ("relu_backward",),
+                 _q1_public, _q1_cases, _q1_reference, tol=1e-10),
+        Question("q2", "input_gradient: dS_c/dx through the network", 3, ("input_gradient",),
+                 _q2_public, _q2_cases, _q2_reference, tol=1e-7),
+        Question("q3", "saliency_map: max over channels of |gradient|", 1, ("saliency_map",),
+                 _q3_public, _q3_cases, _q3_reference, tol=1e-10),
+        Question("q4", "occlusion_map: score drop under a sliding occluder", 2, ("occlusion_map",),
+                 _q4_public, _q4_cases, _q4_reference, tol=1e-7),
+        Question("q5", "class_visualization_step: one regularised ascent step", 2, ("class_visualization_step",),
+                 _q5_public, _q5_cases, _q5_reference, tol=1e-7),
+        Question("q6", "gram_matrix: feature correlations", 1, ("gram_matrix",),
+                 _q6_public, _q6_cases, _q6_reference, tol=1e-9),
+        Question("q7", "style_loss: Gatys's style loss", 2, ("style_loss",),
+                 _q7_public, _q7_cases, _q7_reference, compare=_float_compare),
+    ),
+)
