@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -125,3 +126,63 @@ def test_validate_command_on_the_course() -> None:
     assert p.returncode == 0, p.stdout + p.stderr
     if (COURSE_ROOT / "solutions" / "03_rnn_basics_lab.ipynb").exists():
         assert "03_rnn_basics" in p.stdout and "FAIL" not in p.stdout
+
+
+def test_unchanged_submissions_are_skipped_unless_forced_and_canvas_export(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    toy.write_lab(subs / "alice" / "90_toy_lab.ipynb", toy.SOLUTION)
+    toy.write_lab(subs / "bob" / "90_toy_lab.ipynb", toy.BLANK)
+    gb = tmp_path / "gb.sqlite"
+    first = course("grade", str(subs), "--json", "--gradebook", str(gb), "--no-progress")
+    assert first.returncode == 0, first.stderr
+    toy.write_lab(subs / "bob" / "90_toy_lab.ipynb", toy.SOLUTION[:2] + toy.BLANK[2:])   # bob changed his work
+    again = course("grade", str(subs), "--json", "--gradebook", str(gb), "--no-progress")
+    assert again.returncode == 0, again.stderr
+    out = {r["student"]: r for r in map(json.loads, again.stdout.splitlines())}
+    assert out["alice"]["skipped"] == "unchanged" and out["alice"]["total"] == 4
+    assert "skipped" not in out["bob"] and out["bob"]["total"] == 2
+    assert len(Gradebook(gb).rows()) == 3
+    forced = course("grade", str(subs), "--json", "--gradebook", str(gb), "--force", "--no-progress")
+    assert forced.returncode == 0 and not any("skipped" in json.loads(x) for x in forced.stdout.splitlines())
+    assert len(Gradebook(gb).rows()) == 5
+
+    canvas = tmp_path / "canvas.csv"
+    p = course("gradebook", "--gradebook", str(gb), "--format", "canvas", "--csv", str(canvas))
+    assert p.returncode == 0, p.stderr
+    rows = list(csv.reader(canvas.open()))
+    assert rows[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert rows[0][5] == "Toy lab (90_toy)" and rows[1][0] == "Points Possible" and rows[1][5] == "4"
+    table = {r[0]: r for r in rows[2:]}
+    assert set(table) == {"alice", "bob"} and table["alice"][5] == "4" and table["bob"][5] == "2"
+    detail = course("gradebook", "--gradebook", str(gb), "--format", "canvas", "--detail")
+    rows = list(csv.reader(detail.stdout.splitlines()))
+    assert rows[0][5:] == ["Toy lab (90_toy)", "90_toy q1", "90_toy q2", "90_toy q3"]
+    assert {r[0]: r[5:] for r in rows[2:]}["bob"] == ["2", "2", "0", "0"]
+
+
+def test_folder_grading_shows_progress_with_an_eta(tmp_path: Path) -> None:
+    import pty
+    subs = tmp_path / "subs"
+    for i in range(3):
+        toy.write_lab(subs / f"s{i}" / "90_toy_lab.ipynb", toy.SOLUTION)
+    import fcntl
+    import struct
+    import termios
+    master, slave = pty.openpty()           # a terminal on stderr: the bar is drawn
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+    p = subprocess.run(toy.course_cmd() + ["grade", str(subs), "--no-record", "--jobs", "2"],
+                       stdout=subprocess.PIPE, stderr=slave, text=True, timeout=300)
+    os.close(slave)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(master)
+    assert p.returncode == 0
+    assert b"grading" in drawn and b"3/3" in drawn and b"<" in drawn    # tqdm: n/total [elapsed<remaining]
+    assert p.stdout.count("4/4") == 3
