@@ -4,15 +4,16 @@ Run as ``python -I -B sandbox_main.py FD_IN FD_OUT``; it must not import ``cours
 package, reference implementations included, is hidden from student code). Steps:
 
 1. read its configuration (first frame on ``FD_IN``, JSON) and the source of the wire module;
-2. isolate itself: in a private mount namespace, a fresh ``/tmp`` and ``/dev/shm`` and the
-   grader's private folders (course root, gradebook, submissions, home) hidden behind empty
-   read-only tmpfs mounts, with only the Python installation and virtualenv bound back read-only;
-   then drop to an unprivileged uid (or, in an unprivileged user namespace, lock those mounts by
-   entering a nested one), set ``no_new_privs`` and rlimits (CPU, file size, open files,
-   processes, core); redirect file descriptors 0-2 to ``/dev/null``;
+2. isolate itself: in ``root-ns`` / ``user-ns`` mode build an allow-list root (a tmpfs holding
+   ``/usr``, the Python installation and virtualenv read-only, ``/proc``, a minimal ``/dev`` and
+   private tmpfs for ``/tmp``, ``/var/tmp``, ``/dev/shm``, ``/run``) and ``pivot_root`` into it, the
+   host's root detached (in ``bwrap`` mode bubblewrap built the same root already); then drop to
+   an unprivileged uid (or, in an unprivileged user namespace, lock the mounts by entering a nested
+   one), set ``no_new_privs`` and rlimits (CPU, file size, open files, processes, core); redirect
+   file descriptors 0-2 to ``/dev/null``;
 3. import NumPy (and torch when the program uses it), cap the address space, install an import
    hook that offers only a no-op ``course_utils.grader`` and refuses every other ``course_utils``
-   module, and answer requests: ``load`` (execute the notebook's kept statements one by one,
+   module, and answer requests: ``load`` (execute one batch of the notebook's kept statements,
    reporting progress so a crash can be pinned on a statement) and ``call`` (run one question's
    cases, one answer frame per case). Answers are plain data (JSON + ``.npz``); the grader judges.
 """
