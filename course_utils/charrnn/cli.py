@@ -3,6 +3,7 @@
     course charrnn train --model {minchar,minchar-batched} --corpus {shakespeare,python,c}
                          [--iters N | --seconds S] [--hidden H] [--seq-length T] [--seed S]
                          [--batch-size B] [--dtype float32|float64] [--out DIR] [--json]
+    course charrnn train --model {rnn,lstm,gru} [--layers L] [--hidden H] [--resume DIR] ...   (see .lm_cli)
     course charrnn sample DIR --prime TEXT --temperature T -n N [--top-k K] [--seed S]
 
 Models are looked up in :data:`MODELS`; later units register theirs there.
@@ -81,6 +82,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ..data.text import CharVocab, train_val_split
     from .checkpoint import save_checkpoint
 
+    from .lm_cli import LM_MODELS, train_command
+    if args.model in LM_MODELS or (args.model is None and args.resume is not None):
+        return train_command(args)
+    if args.resume is not None:
+        return _fail("train", ValueError(f"--resume is for the rnn/lstm/gru models, not {args.model}"))
+    args.model = args.model or "minchar"
+    for name, default in (("hidden", 100), ("seq_length", 25), ("batch_size", 32), ("dtype", "float32"), ("seed", 0)):
+        setattr(args, name, default if getattr(args, name) is None else getattr(args, name))
+    if args.dtype not in ("float32", "float64"):
+        return _fail("train", ValueError(f"--dtype {args.dtype} is for the rnn/lstm/gru models"))
     if args.iters is None and args.seconds is None:
         args.iters = 1000
     try:
@@ -109,6 +120,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_sample(args: argparse.Namespace) -> int:
     from .checkpoint import CheckpointError, load_checkpoint
+    from .lm_train import is_lm_checkpoint
+    if is_lm_checkpoint(args.checkpoint):
+        from .lm_cli import sample_command
+        return sample_command(args)
     try:
         ckpt = load_checkpoint(args.checkpoint)
         model = ckpt.config.get("model")
@@ -133,21 +148,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="charrnn_cmd", required=True, metavar="ACTION")
 
     t = sub.add_parser("train", help="train a model on a corpus and save a checkpoint")
-    t.add_argument("--model", choices=sorted(MODELS), default="minchar")
+    from .lm_cli import LM_MODELS, add_train_arguments
+    t.add_argument("--model", choices=sorted(MODELS) + list(LM_MODELS), default=None,
+                   help="minchar (default), minchar-batched (NumPy), or rnn/lstm/gru (PyTorch)")
     t.add_argument("--corpus", choices=["shakespeare", "python", "c"], default="shakespeare")
     stop = t.add_mutually_exclusive_group()
     stop.add_argument("--iters", type=int, default=None, help="iterations (default 1000)")
     stop.add_argument("--seconds", type=float, default=None, help="train for this much wall time instead")
-    t.add_argument("--hidden", type=int, default=100, help="hidden units (default 100)")
-    t.add_argument("--seq-length", type=int, default=25, help="steps to unroll (default 25)")
-    t.add_argument("--batch-size", type=int, default=32, help="sequences per step for batched models")
-    t.add_argument("--dtype", choices=["float32", "float64"], default="float32", help="batched models only")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--hidden", type=int, default=None, help="hidden units (default 100; rnn/lstm/gru: 512)")
+    t.add_argument("--seq-length", type=int, default=None, help="steps to unroll (default 25; rnn/lstm/gru: 64)")
+    t.add_argument("--batch-size", type=int, default=None,
+                   help="sequences per step for batched models (default 32; rnn/lstm/gru: 128)")
+    t.add_argument("--dtype", choices=["float32", "float64", "bfloat16"], default=None,
+                   help="batched models (default float32); bfloat16: mixed precision, rnn/lstm/gru only")
+    t.add_argument("--seed", type=int, default=None, help="default 0")
     t.add_argument("--max-chars", type=int, default=None, help="use only the first characters of the corpus")
     t.add_argument("--val-fraction", type=float, default=0.1, help="trailing part held out for validation")
     t.add_argument("--out", type=Path, default=None, help="checkpoint folder (default runs/charrnn/CORPUS-MODEL)")
     t.add_argument("--json", action="store_true", help="print a JSON summary")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_train_arguments(t)
     t.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("sample", help="sample text from a checkpoint")
