@@ -1,14 +1,14 @@
 """Autograder figures: latency per lab, throughput on a class, worst case for a hostile submission.
 
     .venv/bin/python benchmarks/bench_grader.py [--repeats 5] [--copies 100] [--jobs 2] [--lab 03_rnn_basics]
-                                               [--skip-latency] [--skip-hostile]
+                                               [--skip-latency] [--skip-throughput] [--skip-hostile]
 
 Latency: ``course grade solutions/<lab>_lab.ipynb --no-record`` end to end (a fresh process, as an
 instructor or ``submit()`` would run it), median of ``--repeats``, and the in-process grading time
 it reports. Throughput: ``--copies`` copies of one solution (``--lab``) graded by one
 ``course grade --jobs N`` call, as an instructor grades a class. Worst case: a submission of the
-same lab written to use up every limit -- 200 statements that sleep while loading, every graded
-function an endless loop, one question's answer a forged archive -- graded with the default budget;
+same lab written to use up every limit -- every graded function an endless loop, then 200
+statements that sleep while loading, then a 213 kB cell of ``x?`` lines -- graded with the default budget;
 the figure must stay under that budget plus the sandbox's clean-up.
 """
 
@@ -46,9 +46,9 @@ def _hostile_notebook(lab: str, target: Path) -> None:
     spec = get_lab(lab)
     names = sorted({n for q in spec.questions for n in q.names})
     cells = ["import numpy as np\nimport os, struct, sys, time"]
-    cells.append("\n\n".join(f"class Sleep{i}:\n    time.sleep(1000)" for i in range(200)))
     for n in names:
         cells.append(f"def {n}(*args, **kwargs):\n    while True:\n        pass")
+    cells.append("\n\n".join(f"class Sleep{i}:\n    time.sleep(1000)" for i in range(200)))
     cells.append("x?\n" * 71_000)
     nb = nbformat.v4.new_notebook()
     nb.metadata["course"] = {"lab": lab}
@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--lab", default="03_rnn_basics", help="the lab used for throughput and the worst case")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-hostile", action="store_true")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -89,16 +90,17 @@ def main() -> None:
     solution = ROOT / "solutions" / f"{args.lab}_lab.ipynb"
     if not solution.exists():
         raise SystemExit(f"{solution} is missing: pick another --lab")
-    with tempfile.TemporaryDirectory() as tmp:
-        for i in range(args.copies):
-            d = Path(tmp) / f"student{i:03d}"
-            d.mkdir()
-            shutil.copy(solution, d / solution.name)
-        wall, results = _grade([tmp, "--jobs", str(args.jobs)])
-        assert len(results) == args.copies and all(r["total"] == r["max"] for r in results)
-        print(f"throughput ({args.lab}): {args.copies} submissions with --jobs {args.jobs} in {wall:.1f} s = "
-              f"{args.copies / wall * 60:.1f} per minute ({wall / args.copies:.2f} s each; grading "
-              f"{statistics.median(r['duration'] for r in results):.2f} s median per submission)")
+    if not args.skip_throughput:
+        with tempfile.TemporaryDirectory() as tmp:
+            for i in range(args.copies):
+                d = Path(tmp) / f"student{i:03d}"
+                d.mkdir()
+                shutil.copy(solution, d / solution.name)
+            wall, results = _grade([tmp, "--jobs", str(args.jobs)])
+            assert len(results) == args.copies and all(r["total"] == r["max"] for r in results)
+            print(f"throughput ({args.lab}): {args.copies} submissions with --jobs {args.jobs} in {wall:.1f} s = "
+                  f"{args.copies / wall * 60:.1f} per minute ({wall / args.copies:.2f} s each; grading "
+                  f"{statistics.median(r['duration'] for r in results):.2f} s median per submission)")
     if not args.skip_hostile:
         with tempfile.TemporaryDirectory() as tmp:
             target = Path(tmp) / f"{args.lab}_lab.ipynb"
