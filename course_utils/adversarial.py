@@ -84,10 +84,14 @@ def eps_for_score_change(delta: float, dims: int | np.ndarray, weight_scale: flo
 
 
 def mix_template(x: np.ndarray, W: np.ndarray, b: np.ndarray, target: int, *, confidence: float = 0.99,
-                 clip: Clip = (0.0, 1.0), max_alpha: float = 1.0, tol: float = 1e-4) -> tuple[np.ndarray, float, float]:
-    """Add ``alpha * t`` to ``x``, with ``t = W[:, target] / max|W[:, target]|`` the target's template, for the
-    smallest alpha at which a softmax classifier ``softmax(x W + b)`` gives ``target`` at least ``confidence``.
+                 clip: Clip = (0.0, 1.0), max_alpha: float = 1.0, tol: float = 1e-4,
+                 direction: str = "template") -> tuple[np.ndarray, float, float]:
+    """Add ``alpha * t`` to ``x`` for the smallest alpha at which a softmax classifier ``softmax(x W + b)``
+    gives ``target`` at least ``confidence`` (Karpathy's "mix in a bit of the goldfish weights").
 
+    - direction ``"template"``: ``t = W[:, target] / max|W[:, target]|``, the target's template scaled to a
+      largest entry of 1; ``"sign"``: ``t = sign(W[:, target])``, the L-infinity-optimal direction for the
+      target's score
     Inputs: x (D,) an image; W (D, C); b (C,). Bisection on alpha in [0, max_alpha] (to ``tol``); the
     result is clipped to ``clip``. Returns ``(x_adv (D,), alpha, p_target)``; alpha is ``nan`` when even
     ``max_alpha`` does not reach ``confidence`` (x_adv is then the ``max_alpha`` image).
@@ -95,7 +99,16 @@ def mix_template(x: np.ndarray, W: np.ndarray, b: np.ndarray, target: int, *, co
     """
     from .linear import softmax
     x, W, b = (np.asarray(a, dtype=np.float64) for a in (x, W, b))
-    t = W[:, target] / np.abs(W[:, target]).max()
+    if x.ndim != 1 or W.ndim != 2 or x.shape[0] != W.shape[0] or b.shape != (W.shape[1],):
+        raise ValueError(f"need x (D,), W (D, C), b (C,); got {x.shape}, {W.shape}, {b.shape}")
+    if not 0 <= target < W.shape[1]:
+        raise ValueError(f"target must be a class in 0..{W.shape[1] - 1}, got {target}")
+    if direction == "template":
+        t = W[:, target] / np.abs(W[:, target]).max()
+    elif direction == "sign":
+        t = np.sign(W[:, target])
+    else:
+        raise ValueError(f"direction must be 'template' or 'sign', got {direction!r}")
 
     def mixed(alpha: float) -> tuple[np.ndarray, float]:
         z = x + alpha * t
@@ -150,9 +163,10 @@ def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.
     are left untouched.
     """
     x, y = _prepare(model, x, y)
-    x = x.clone().requires_grad_(True)
-    loss = F.cross_entropy(model(x), y, reduction="sum")
-    (grad,) = torch.autograd.grad(loss, x)
+    with torch.enable_grad():                 # also inside a caller's torch.no_grad()
+        x = x.clone().requires_grad_(True)
+        loss = F.cross_entropy(model(x), y, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x)
     return grad
 
 
