@@ -65,7 +65,7 @@ def decay_per_step(norms: np.ndarray, start: int = 10, stop: int | None = None) 
 
 
 def clipping_run(X: torch.Tensor, y: torch.Tensor, *, clip: float | None, lr: float, steps: int,
-                 hidden: int = 64, batch: int = 64, seed: int = 0,
+                 hidden: int = 64, batch: int = 64, seed: int = 0, rho: float | None = None,
                  callback: Callable[[int, nn.Module, float, float], None] | None = None) -> dict[str, np.ndarray]:
     """Train a tanh RNN classifier (:class:`~course_utils.sequence_models.RowRNNClassifier`, ``cell="rnn"``)
     with plain SGD on random minibatches, clipping by global norm when ``clip`` is a number.
@@ -75,6 +75,8 @@ def clipping_run(X: torch.Tensor, y: torch.Tensor, *, clip: float | None, lr: fl
     - clip: the threshold c of ``torch.nn.utils.clip_grad_norm_``, or ``None`` for no clipping
     - lr, steps, hidden, batch, seed: SGD step size, number of steps, hidden units H, minibatch size, seed
       (the same seed gives the same initial weights and minibatches, with or without clipping)
+    - rho: when set, the recurrent matrix starts as a random orthogonal matrix times ``rho`` (all its
+      eigenvalues have modulus rho: rho > 1 is the exploding regime of unit 5)
     - callback: called as ``callback(step, model, loss, norm_before_clipping)`` after every step
 
     Returns ``{"loss": (steps,), "grad_norm": (steps,)}``: the minibatch loss (nats) and the global
@@ -88,6 +90,10 @@ def clipping_run(X: torch.Tensor, y: torch.Tensor, *, clip: float | None, lr: fl
         raise ValueError(f"clip must be a positive number or None, got {clip!r}")
     torch.manual_seed(seed)
     model = RowRNNClassifier(X.shape[2], hidden, int(y.max()) + 1, cell="rnn")
+    if rho is not None:
+        with torch.no_grad():
+            q, _ = torch.linalg.qr(torch.randn(hidden, hidden))
+            model.rnn.weight_hh_l0.copy_(q * rho)
     opt = torch.optim.SGD(model.parameters(), lr=lr)
     order = torch.Generator().manual_seed(seed)
     losses, norms = np.empty(steps), np.empty(steps)
