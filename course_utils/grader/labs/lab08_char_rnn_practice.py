@@ -1,0 +1,242 @@
+"""Lab 8, part 2 -- the char-rnn practice: questions, checks, hidden tests.
+
+The student writes, in NumPy (and the standard library),
+
+* q1 ``weighted_pick(weights, u) -> int``: the slides' sampler, a draw from unnormalised weights by
+  searching the cumulative sum for ``u * total``
+* q2 ``learning_rates(base_lr, decay_rate, steps_per_epoch, n_steps) -> (n_steps,)``: per-epoch decay
+* q3 ``vocab_by_frequency(text) -> (chars, ids)``: the vocabulary sorted by count (ties by character)
+  and the text encoded with it
+* q4 ``save_checkpoint(directory, params, moments, progress)`` / ``load_checkpoint(directory)``: a
+  round trip through safe files (``.npz`` without pickle + JSON) that restores everything exactly,
+  dtypes included; graded through the notebook's ``checkpoint_roundtrip`` helper
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ..spec import Case, CheckFailed, LabSpec, Question, compare_close, expect_close
+
+LAB_ID = "08_char_rnn_practice"
+
+
+# ---------------------------------------------------------------- references
+
+def _pick(weights, u) -> int:
+    c = np.cumsum(np.asarray(weights, dtype=np.float64))
+    return int(min(np.searchsorted(c, u * c[-1], side="right"), c.size - 1))
+
+
+def _lrs(base_lr, decay_rate, steps_per_epoch, n_steps) -> np.ndarray:
+    return base_lr * decay_rate ** (np.arange(n_steps) // steps_per_epoch)
+
+
+def _vocab(text: str) -> tuple[list[str], np.ndarray]:
+    counts = Counter(text)
+    chars = sorted(counts, key=lambda ch: (-counts[ch], ch))
+    index = {ch: i for i, ch in enumerate(chars)}
+    return chars, np.array([index[ch] for ch in text], dtype=np.int64)
+
+
+# ---------------------------------------------------------------- q1: weighted_pick
+
+def _q1_public(ns: Mapping[str, Any]) -> None:
+    w = np.array([1.0, 0.0, 3.0, 4.0])          # cumulative sums 1, 1, 4, 8: slices of [0, 8)
+    expected = {0.0: 0, 0.1: 0, 0.125: 2, 0.3: 2, 0.5: 3, 0.99: 3}
+    for u, want in expected.items():
+        got = ns["weighted_pick"](w.copy(), u)
+        if not isinstance(got, (int, np.integer)):
+            raise CheckFailed(f"weighted_pick must return an int index, got {type(got).__name__}")
+        if int(got) != want:
+            raise CheckFailed(f"weighted_pick([1, 0, 3, 4], u={u}) should be {want} (u * total = {u * 8:g} falls in "
+                              f"the slice of index {want}), got {int(got)}")
+        print(f"  u = {u:<5}: index {int(got)} ok")
+    rng = np.random.default_rng(0)
+    freq = np.bincount([int(ns["weighted_pick"](w, rng.random())) for _ in range(4000)], minlength=4) / 4000
+    expect_close("frequencies of 4000 draws vs weights / total", freq, w / w.sum(), tol=0.05)
+
+
+def _q1_cases(rng: np.random.Generator) -> list[Case]:
+    cases = []
+    w = np.array([0.0, 2.0, 0.0, 0.0, 6.0, 8.0])             # total 16: exact boundaries are representable
+    for u in (0.0, 0.125, 0.5, float(rng.uniform(0.5, 1))):
+        cases.append(Case("weighted_pick", {"weights": w.copy(), "u": u},
+                          label="boundaries between slices and zero weights"))
+    for _ in range(4):
+        V = int(rng.integers(2, 70))
+        p = rng.gamma(0.3, size=V) * float(rng.uniform(0.5, 50))     # unnormalised, peaky
+        cases.append(Case("weighted_pick", {"weights": p, "u": float(rng.random())}, label="random weights"))
+    probs = rng.dirichlet(np.ones(65))
+    cases.append(Case("weighted_pick", {"weights": probs, "u": float(rng.random())}, label="probabilities summing to 1"))
+    cases.append(Case("weighted_pick", {"weights": np.array([5.0]), "u": 0.7}, label="one character"))
+    return cases
+
+
+def _q1_reference(case: Case) -> int:
+    return _pick(case.kwargs["weights"], case.kwargs["u"])
+
+
+def _q1_compare(got: Any, expected: Any, case: Case) -> tuple[bool, str]:
+    if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
+        return False, "expected an int index"
+    return (int(got) == expected), "wrong index"
+
+
+# ---------------------------------------------------------------- q2: learning_rates
+
+def _q2_public(ns: Mapping[str, Any]) -> None:
+    got = ns["learning_rates"](0.002, 0.97, 3, 8)
+    expect_close("learning_rates(0.002, 0.97, 3, 8)", got,
+                 [0.002, 0.002, 0.002, 0.00194, 0.00194, 0.00194, 0.0018818, 0.0018818], tol=1e-9)
+
+
+def _q2_cases(rng: np.random.Generator) -> list[Case]:
+    cases = [Case("learning_rates", {"base_lr": 2e-3, "decay_rate": 0.97, "steps_per_epoch": 100, "n_steps": 1000},
+                  label="char-rnn's defaults over 10 epochs"),
+             Case("learning_rates", {"base_lr": 0.1, "decay_rate": 0.5, "steps_per_epoch": 1, "n_steps": 6},
+                  label="one step per epoch"),
+             Case("learning_rates", {"base_lr": 1e-3, "decay_rate": 1.0, "steps_per_epoch": 7, "n_steps": 20},
+                  label="no decay"),
+             Case("learning_rates", {"base_lr": 4e-3, "decay_rate": 0.9, "steps_per_epoch": 50, "n_steps": 30},
+                  label="fewer steps than one epoch")]
+    cases.append(Case("learning_rates", {"base_lr": float(rng.uniform(1e-4, 1e-2)),
+                                         "decay_rate": float(rng.uniform(0.8, 0.99)),
+                                         "steps_per_epoch": int(rng.integers(2, 40)),
+                                         "n_steps": int(rng.integers(50, 300))}, label="random"))
+    return cases
+
+
+def _q2_reference(case: Case) -> np.ndarray:
+    return _lrs(**case.kwargs)
+
+
+# ---------------------------------------------------------------- q3: vocab_by_frequency
+
+def _q3_public(ns: Mapping[str, Any]) -> None:
+    got = ns["vocab_by_frequency"]("hello world")
+    if not isinstance(got, tuple) or len(got) != 2:
+        raise CheckFailed("return a tuple (chars, ids)")
+    chars, ids = got
+    want = ["l", "o", " ", "d", "e", "h", "r", "w"]
+    if list(chars) != want:
+        raise CheckFailed(f"vocabulary of 'hello world': expected {want} (l x3, o x2, then the rest by character), "
+                          f"got {list(chars)}")
+    print(f"  chars {list(chars)} ok")
+    expect_close("ids", ids, [5, 4, 0, 0, 1, 2, 7, 1, 6, 0, 3], tol=0)
+
+
+def _q3_cases(rng: np.random.Generator) -> list[Case]:
+    alphabet = list("etaoin shrdlu\n.,;:ETAOIN")
+    cases = [Case("vocab_by_frequency", {"text": "zebra yak zebu\nab"}, label="ties appear in non-sorted order"),
+             Case("vocab_by_frequency", {"text": "aaaa"}, label="a single character"),
+             Case("vocab_by_frequency", {"text": "dcba" * 3 + "d"}, label="all tied but one")]
+    p = rng.dirichlet(np.ones(len(alphabet)) * 0.5)
+    text = "".join(rng.choice(alphabet, size=int(rng.integers(200, 600)), p=p))
+    cases.append(Case("vocab_by_frequency", {"text": text}, label="random text"))
+    code = "int main(void) {\n    return 0;\n}\n/* comment */\n" * int(rng.integers(1, 4))
+    cases.append(Case("vocab_by_frequency", {"text": code}, label="C code"))
+    return cases
+
+
+def _q3_reference(case: Case) -> tuple:
+    return _vocab(case.kwargs["text"])
+
+
+def _q3_compare(got: Any, expected: Any, case: Case) -> tuple[bool, str]:
+    if not isinstance(got, (tuple, list)) or len(got) != 2:
+        return False, "expected a tuple (chars, ids)"
+    chars, ids = got
+    if not isinstance(chars, (list, tuple)) or list(chars) != expected[0]:
+        return False, "chars: wrong vocabulary or order"
+    return compare_close(ids, expected[1], tol=0.0, path="ids")
+
+
+# ---------------------------------------------------------------- q4: checkpoint round trip
+
+def _q4_state(rng: np.random.Generator, empty_moments: bool = False) -> dict[str, Any]:
+    H, V, E = int(rng.integers(3, 9)), int(rng.integers(4, 12)), int(rng.integers(2, 5))
+    params = {"embed.weight": rng.normal(size=(V, E)).astype(np.float32),
+              "rnn.weight_hh_l0": rng.normal(size=(4 * H, H)),
+              "rnn.bias_ih_l0": rng.normal(size=4 * H).astype(np.float32),
+              "head.weight": rng.normal(size=(V, H)),
+              "token_counts": rng.integers(0, 10**12, size=V)}
+    moments = {} if empty_moments else {f"{k}.{m}": rng.normal(size=v.shape) * 1e-3
+                                        for k, v in params.items() if v.dtype.kind == "f" for m in ("exp_avg", "exp_avg_sq")}
+    progress = {"step": int(rng.integers(1, 10**6)), "epoch": int(rng.integers(0, 50)),
+                "lr": float(2e-3 * 0.97 ** rng.integers(0, 50)), "loss": float(rng.uniform(1, 4)),
+                "corpus": str(rng.choice(["shakespeare", "python", "c"]))}
+    return {"params": params, "moments": moments, "progress": progress}
+
+
+def _q4_public(ns: Mapping[str, Any]) -> None:
+    state = _q4_state(np.random.default_rng(1))
+    got = ns["checkpoint_roundtrip"](**state)
+    ok, msg = _q4_compare(got, (state["params"], state["moments"], state["progress"]), None)
+    if not ok:
+        raise CheckFailed(f"after saving and loading: {msg}")
+    print(f"  {len(state['params'])} parameters, {len(state['moments'])} moments and progress "
+          f"{sorted(state['progress'])} came back identical, dtypes included")
+
+
+def _q4_cases(rng: np.random.Generator) -> list[Case]:
+    cases = [Case("checkpoint_roundtrip", _q4_state(rng), label="a model with Adam's moments") for _ in range(3)]
+    cases.append(Case("checkpoint_roundtrip", _q4_state(rng, empty_moments=True),
+                      label="before the first step (no moments yet)"))
+    return cases
+
+
+def _q4_reference(case: Case) -> tuple:
+    k = case.kwargs
+    return k["params"], k["moments"], k["progress"]
+
+
+def _same_arrays(got: Any, expected: dict, what: str) -> tuple[bool, str]:
+    if not isinstance(got, dict) or set(got) != set(expected):
+        return False, f"{what}: expected a dict with the same names as was saved"
+    for name in sorted(expected):
+        g, e = got[name], expected[name]
+        if not isinstance(g, np.ndarray):
+            return False, f"{what}[{name!r}]: expected an array"
+        if g.dtype != e.dtype or g.shape != e.shape:
+            return False, f"{what}[{name!r}]: dtype or shape changed ({g.dtype} {g.shape} instead of {e.dtype} {e.shape})"
+        if not np.array_equal(g, e):
+            return False, f"{what}[{name!r}]: values changed"
+    return True, "ok"
+
+
+def _q4_compare(got: Any, expected: Any, case: Case | None) -> tuple[bool, str]:
+    if not isinstance(got, (tuple, list)) or len(got) != 3:
+        return False, "expected a tuple (params, moments, progress)"
+    for g, e, what in zip(got[:2], expected[:2], ("params", "moments")):
+        ok, msg = _same_arrays(g, e, what)
+        if not ok:
+            return ok, msg
+    g, e = got[2], expected[2]
+    if not isinstance(g, dict) or set(g) != set(e):
+        return False, "progress: expected a dict with the same keys"
+    for key in sorted(e):
+        if type(g[key]) is not type(e[key]) or g[key] != e[key]:
+            return False, f"progress[{key!r}]: value or type changed"
+    return True, "identical"
+
+
+LAB = LabSpec(
+    lab_id=LAB_ID,
+    title="The char-rnn practice: sampling, learning-rate decay, vocabulary, checkpoints",
+    questions=(
+        Question("q1", "weighted_pick: sample an index from a cumulative sum", 2, ("weighted_pick",),
+                 _q1_public, _q1_cases, _q1_reference, compare=_q1_compare),
+        Question("q2", "learning_rates: per-epoch learning-rate decay", 2, ("learning_rates",),
+                 _q2_public, _q2_cases, _q2_reference, tol=1e-12),
+        Question("q3", "vocab_by_frequency: the vocabulary by count, and the encoded text", 2, ("vocab_by_frequency",),
+                 _q3_public, _q3_cases, _q3_reference, compare=_q3_compare),
+        Question("q4", "save_checkpoint / load_checkpoint: an exact round trip through safe files", 2,
+                 ("save_checkpoint", "load_checkpoint", "checkpoint_roundtrip"),
+                 _q4_public, _q4_cases, _q4_reference, compare=_q4_compare),
+    ),
+)
