@@ -1,4 +1,8 @@
-"""`make lab` starts JupyterLab on the course: ask its REST API for the notebooks and the course kernel."""
+"""`make lab` starts JupyterLab on the students' workspace: ask its REST API for the notebooks and the course kernel.
+
+The workspace holds copies of the lectures and labs (``course workspace``), so a browser run never
+rewrites the validated notebooks that nbval compares against.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +38,8 @@ def test_make_lab_serves_the_course(tmp_path):
     args = f"--no-browser --ip=127.0.0.1 --port={port} --ServerApp.port_retries=0 --IdentityProvider.token={token}"
     log = open(tmp_path / "lab.log", "w+")
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")}
-    proc = subprocess.Popen(["make", "-s", "lab", f"LAB_ARGS={args}"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    ws = tmp_path / "workspace"
+    proc = subprocess.Popen(["make", "-s", "lab", f"LAB_ARGS={args}", f"WORKSPACE={ws}"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True, env=env)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -56,6 +61,10 @@ def test_make_lab_serves_the_course(tmp_path):
         assert "03_rnn_basics_lab.ipynb" in labs
         kernels = _get(f"{base}/api/kernelspecs?token={token}")["kernelspecs"]
         assert "course-cnn-rnn" in kernels, f"course kernel not registered: {sorted(kernels)}"
+        assert kernels["course-cnn-rnn"]["spec"]["display_name"] == "Python 3 (CNN & RNN course)"
+        # what JupyterLab serves are the workspace copies (git-ignored by their own .gitignore)
+        assert (ws / "lectures" / "03_rnn_basics.ipynb").read_bytes() == (ROOT / "lectures" / "03_rnn_basics.ipynb").read_bytes()
+        assert (ws / ".gitignore").read_text().splitlines()[-1] == "*"
         # the lab frontend itself is served
         with urllib.request.urlopen(f"{base}/lab?token={token}", timeout=5) as resp:
             assert resp.status == 200 and b"JupyterLab" in resp.read()
