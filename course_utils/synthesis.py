@@ -147,7 +147,7 @@ def invert_features(model: nn.Module, x: torch.Tensor, layer: str, steps: int = 
         opt.step()
         with torch.no_grad():
             x_hat.clamp_(0, 1)
-        history.append(float(err))
+        history.append(err.item())
     with torch.no_grad():
         history.append(float(((_code(model, x_hat, layer) - target) ** 2).sum() / norm))
     return x_hat.detach(), history
