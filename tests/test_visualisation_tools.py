@@ -145,8 +145,10 @@ def test_class_visualization_step_is_normalised_ascent():
     img = torch.rand(1, 1, 16, 16, dtype=torch.float64)
     new, obj = syn.class_visualization_step(model, img, 3, lr=0.1, l2=0.01)
     assert float((new - img).norm()) == pytest.approx(0.1, rel=1e-9)
-    with torch.no_grad():
-        score = lambda x: float(model(x)[0, 3] - 0.01 * (x ** 2).sum())   # noqa: E731
+
+    def score(x):
+        with torch.no_grad():
+            return float(model(x)[0, 3] - 0.01 * (x ** 2).sum())
     assert obj == pytest.approx(score(img)) and score(new) > score(img)
 
 
