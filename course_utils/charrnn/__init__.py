@@ -9,4 +9,10 @@
 * :mod:`.bptt`       -- full vs truncated BPTT, Jacobian norms through time, bidirectional BPTT
 * :mod:`.checkpoint` -- safe checkpoints (``.npz`` without pickle + vocabulary JSON)
 * :mod:`.cli`        -- ``course charrnn train|sample``
+
+Unit 8's char-rnn practice, in PyTorch:
+
+* :mod:`.lm`         -- CharLM (embedding, multi-layer LSTM/GRU/RNN, dropout), evaluation, weighted-pick sampling
+* :mod:`.lm_train`   -- the trainer: Adam, per-epoch decay, clipping, exact resume, safe checkpoints, TensorBoard
+* :mod:`.lm_cli`     -- ``course charrnn train --model lstm|gru|rnn`` / ``--resume`` / ``sample``
 """
