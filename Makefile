@@ -9,24 +9,26 @@ JOBS   ?= 2
 WORKSPACE ?= $(CURDIR)/workspace
 NBVAL_CELL_TIMEOUT ?= 900
 
-.PHONY: setup check-python lab test test-fast notebooks assign lock clean
+.PHONY: setup lab test test-fast notebooks assign lock clean
 
-setup: check-python $(STAMP)
+# A .venv built with another Python (or whose Python is gone) would fail in obscure ways forever: say so,
+# before anything runs (checked when the makefile is read, so `make -q setup` still works; not for `make clean`).
+IS_311 := import sys; sys.exit(sys.version_info[:2] != (3, 11))
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+ifneq ($(wildcard $(VENV)),)
+ifneq ($(shell $(PY) -c '$(IS_311)' 2>/dev/null && echo ok),ok)
+$(info error: $(VENV)/ was built with $(or $(shell $(PY) --version 2>/dev/null),a Python that no longer runs), not Python 3.11.)
+$(info Remove it with 'make clean', then run again with a Python 3.11: make PYTHON=/path/to/python3.11 $(MAKECMDGOALS))
+$(error see README, 'Quick start', for getting Python 3.11 with uv, pyenv or conda)
+endif
+else ifneq ($(shell $(PYTHON) -c '$(IS_311)' 2>/dev/null && echo ok),ok)
+$(info error: the course needs Python 3.11, and '$(PYTHON)' is $(or $(shell $(PYTHON) --version 2>/dev/null),not installed).)
+$(info Install Python 3.11, then: make PYTHON=/path/to/python3.11 $(MAKECMDGOALS))
+$(error see README, 'Quick start', for getting Python 3.11 with uv, pyenv or conda)
+endif
+endif
 
-# A .venv built with another Python (or whose Python is gone) would fail in obscure ways forever: say so.
-check-python:
-	@if [ -e $(PY) ] || [ -d $(VENV) ]; then \
-	    if ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then \
-	        echo "error: $(VENV)/ was built with $$($(PY) --version 2>/dev/null || echo 'a Python that no longer runs'), not Python 3.11." >&2; \
-	        echo "       Remove it with 'make clean', then run again with a Python 3.11, e.g. make PYTHON=/path/to/python3.11 $(MAKECMDGOALS)" >&2; \
-	        echo "       (README, 'Quick start': getting Python 3.11 with uv, pyenv or conda)." >&2; \
-	        exit 1; \
-	    fi; \
-	elif ! $(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then \
-	    echo "error: the course needs Python 3.11, and '$(PYTHON)' is $$($(PYTHON) --version 2>&1 | head -1 || echo 'not installed')." >&2; \
-	    echo "       Install Python 3.11 (README, 'Quick start': uv, pyenv or conda), then: make PYTHON=/path/to/python3.11 $(MAKECMDGOALS)" >&2; \
-	    exit 1; \
-	fi
+setup: $(STAMP)
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
