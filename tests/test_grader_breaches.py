@@ -119,6 +119,7 @@ def test_wire_decoder_bounds_everything_before_parsing() -> None:
         wire.decode(frame(b'{"$nd": "a0"}', buf.getvalue()))
 
 
+@pytest.mark.slow
 def test_a_folder_batch_survives_every_attack_and_records_the_rest(tmp_path: Path) -> None:
     subs = tmp_path / "subs"
     toy.write_lab(subs / "honest" / "90_toy_lab.ipynb", toy.SOLUTION)
@@ -181,6 +182,7 @@ def test_pathological_ipython_cell_is_read_in_bounded_time(tmp_path: Path) -> No
     assert any("took longer" in n and "skipped" in n for n in r.notes), r.notes
 
 
+@pytest.mark.slow
 def test_statement_count_over_the_limit_is_the_students_error(tmp_path: Path) -> None:
     many = "\n".join(f"C{i} = {i}" for i in range(14_400))
     nb = toy.write_lab(tmp_path / "90_toy_lab.ipynb", toy.SOLUTION + [many])
@@ -239,6 +241,7 @@ def _alive(pid: int) -> bool:
     return state not in ("Z", "X")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_killing_the_grader_kills_its_sandboxes(tmp_path: Path, jobs: str) -> None:
     cells = toy.SOLUTION + ["def add_one(x):\n    import os, time\n    if os.fork() == 0:\n        os.setsid()\n"
@@ -311,6 +314,7 @@ def test_nothing_written_in_one_grading_exists_at_the_next(tmp_path: Path) -> No
 
 
 # ------------------------------------------------------------------ 4. symlinks and special files
+@pytest.mark.slow
 def test_symlinked_and_special_submissions_are_refused(tmp_path: Path) -> None:
     sol = toy.write_lab(tmp_path / "solution" / "90_toy_lab.ipynb", toy.SOLUTION)
     link = tmp_path / "link" / "90_toy_lab.ipynb"
@@ -440,6 +444,7 @@ def test_reports_are_inert(tmp_path: Path) -> None:
     assert md_escape("[a](b)") == "\\[a\\]\\(b\\)"
 
 
+@pytest.mark.slow
 def test_unsafe_student_ids_are_refused_before_they_name_files(tmp_path: Path) -> None:
     for sid in ["../../x", "/etc/cron.d/x", "..", ".", "a/b", "x\x1b[2J", "", "-rf", "a" * 101, "é"]:
         with pytest.raises(ValueError, match="not allowed"):
