@@ -25,6 +25,7 @@ Every ReLU is its own ``nn.ReLU`` module (never reused), so guided backprop can 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import time
@@ -259,13 +260,19 @@ def load_cnn(kind: str = "digits", device: str | torch.device | None = None, *, 
         print(f"cached weights {weights.name} fail their checksum (got {digest[:12]}, expected "
               f"{str(info.get('sha256'))[:12]}); retraining")
     model, info = train_cnn(config, dev, progress=progress)
-    tmp = weights.with_name(f"{weights.name}.part-{os.getpid()}")
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-    info["sha256"] = hashlib.sha256(tmp.read_bytes()).hexdigest()
-    meta_tmp = meta.with_name(f"{meta.name}.part-{os.getpid()}")
-    meta_tmp.write_text(json.dumps(info, indent=1))
-    meta_tmp.replace(meta)    # two processes training at once write identical bytes; each rename is atomic
-    tmp.replace(weights)
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
+    info["sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
+    previous = json.loads(meta.read_text()).get("sha256") if meta.exists() else None
+    if previous != info["sha256"] or not weights.exists():
+        # Write to temporary names, then rename: a reader never sees half a file. (Retraining a cached
+        # model gives the same bytes on the same machine, so an identical cache is left untouched.)
+        tmp = weights.with_name(f"{weights.name}.part-{os.getpid()}")
+        tmp.write_bytes(buf.getvalue())
+        meta_tmp = meta.with_name(f"{meta.name}.part-{os.getpid()}")
+        meta_tmp.write_text(json.dumps(info, indent=1))
+        tmp.replace(weights)
+        meta_tmp.replace(meta)
     return model.eval(), {**info, "cached": False}
 
 

@@ -259,8 +259,13 @@ def _q5_public(ns: Mapping[str, Any]) -> None:
 def _q5_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
     for C, H, W, D, K in _shapes(rng, 3):
-        kw = {"img": rng.uniform(0, 1, (C, H, W)), **_net(rng, C, H, W, D, K), "c": int(rng.integers(K)),
-              "lr": float(rng.uniform(0.1, 2)), "l2": float(rng.choice([0.0, rng.uniform(0.01, 0.5)]))}
+        while True:   # the step divides by the gradient's norm: draw again when it is (near) zero
+            kw = {"img": rng.uniform(0, 1, (C, H, W)), **_net(rng, C, H, W, D, K), "c": int(rng.integers(K)),
+                  "lr": float(rng.uniform(0.1, 2)), "l2": float(rng.choice([0.0, rng.uniform(0.01, 0.5)]))}
+            a = kw["W1"] @ kw["img"].ravel() + kw["b1"]
+            g = kw["W1"].T @ ((a > 0) * kw["W2"][kw["c"]]) - 2 * kw["l2"] * kw["img"].ravel()
+            if np.linalg.norm(g) > 1e-3:
+                break
         cases.append(Case("class_visualization_step", kw, label=f"C={C}, H={H}, W={W}, l2={kw['l2']:.2g}",
                           provide=_provide("input_gradient")))
     kw = {"img": rng.uniform(0, 1, (1, 4, 4)), **_net(rng, 1, 4, 4, 6, 3), "c": 0, "lr": 0.5, "l2": 2.0}
