@@ -34,7 +34,8 @@ from course_utils.data.text import CharVocab, train_val_split
 from course_utils.runtime import get_device, limit_threads
 
 BASELINE_LM = dict(cell="lstm", hidden=256, layers=2, embedding=64, dropout=0.0)
-BASELINE_TRAIN = TrainConfig(batch_size=32, seq_length=100, lr=2e-3, lr_decay=1.0, warmup=0, warmdown=0.0, clip=5.0)
+BASELINE_TRAIN = TrainConfig(batch_size=32, seq_length=100, lr=2e-3, lr_decay=1.0, warmup=0, warmdown=0.0, clip=5.0,
+                             dtype="float32")
 
 
 def _parse_value(raw: str):

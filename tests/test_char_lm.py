@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -144,6 +145,17 @@ def test_training_learns_and_the_schedule_decays(data, tmp_path):
     assert wd.learning_rate(0, 10, 1.0) == 0.0
 
 
+def test_auto_dtype_is_resolved_and_stored(data, tmp_path):
+    from course_utils.charrnn.lm_train import resolve_dtype
+    train_ids, val_ids, vocab = data
+    t = LMTrainer(train_ids, val_ids, vocab, tiny(vocab), replace(TC, dtype="auto"), out=tmp_path / "a")
+    assert t.config.dtype in ("bfloat16", "float32") and t.config.dtype == resolve_dtype("auto", torch.device("cpu"))
+    assert resolve_dtype("float64", torch.device("cpu")) == "float64"
+    assert resolve_dtype("auto", torch.device("meta")) == "float32"
+    with pytest.raises(ValueError, match="dtype must be"):
+        TrainConfig(dtype="float16")
+
+
 def test_too_short_text_gives_a_clear_error(data):
     *_, vocab = data
     with pytest.raises(ValueError, match="too short"):
@@ -156,15 +168,16 @@ def _params(trainer):
     return {k: v.clone() for k, v in trainer.model.state_dict().items()}
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_interrupted_and_resumed_equals_uninterrupted(data, tmp_path, cell):
+@pytest.mark.parametrize("cell,dtype", [("lstm", "float32"), ("gru", "float32"), ("lstm", "bfloat16")])
+def test_interrupted_and_resumed_equals_uninterrupted(data, tmp_path, cell, dtype):
     train_ids, val_ids, vocab = data
-    full = LMTrainer(train_ids, val_ids, vocab, tiny(vocab, cell), TC, out=tmp_path / "full")
+    tc = replace(TC, dtype=dtype)
+    full = LMTrainer(train_ids, val_ids, vocab, tiny(vocab, cell), tc, out=tmp_path / "full")
     with full:
         full.fit(iters=45, progress=False)          # crosses an epoch boundary: state reset, lr decay
     assert full.progress.epoch >= 1
 
-    part = LMTrainer(train_ids, val_ids, vocab, tiny(vocab, cell), TC, out=tmp_path / "part")
+    part = LMTrainer(train_ids, val_ids, vocab, tiny(vocab, cell), tc, out=tmp_path / "part")
 
     def ctrl_c(step, metrics):                     # Ctrl-C at step 20: finish the step, save, stop
         if step == 20:

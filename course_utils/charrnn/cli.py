@@ -159,8 +159,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--seq-length", type=int, default=None, help="steps to unroll (default 25; rnn/lstm/gru: 64)")
     t.add_argument("--batch-size", type=int, default=None,
                    help="sequences per step for batched models (default 32; rnn/lstm/gru: 128)")
-    t.add_argument("--dtype", choices=["float32", "float64", "bfloat16"], default=None,
-                   help="batched models (default float32); bfloat16: mixed precision, rnn/lstm/gru only")
+    t.add_argument("--dtype", choices=["float32", "float64", "bfloat16", "auto"], default=None,
+                   help="batched models (default float32); rnn/lstm/gru: default auto (bfloat16 mixed precision "
+                        "where the CPU has it natively, else float32)")
     t.add_argument("--seed", type=int, default=None, help="default 0")
     t.add_argument("--max-chars", type=int, default=None, help="use only the first characters of the corpus")
     t.add_argument("--val-fraction", type=float, default=0.1, help="trailing part held out for validation")

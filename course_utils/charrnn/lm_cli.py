@@ -113,7 +113,7 @@ def train_command(args: argparse.Namespace) -> int:
             if args.model is not None and args.model != cfg["lm"]["cell"]:
                 given["cell"] = args.model
             diff = [f"{k} {stored[k]!r} in the checkpoint vs {v!r}" for k, v in given.items()
-                    if k in stored and stored[k] != v]
+                    if k in stored and stored[k] != v and not (k == "dtype" and v == "auto")]
             if diff:
                 raise CheckpointError(f"{out} holds a {cfg['lm']['layers']}-layer {cfg['lm']['cell']} run; a resumed "
                                       f"run keeps its settings, and these options differ: {', '.join(diff)}")

@@ -71,7 +71,9 @@ class TrainConfig:
     - lr: Adam's learning rate; lr_decay: factor per epoch; warmup: steps of linear warm-up;
       warmdown: final fraction of the budget over which the rate falls linearly to 0 (0: none)
     - clip: maximum global gradient norm (0: no clipping); weight_decay: Adam's L2 term
-    - dtype: ``float32``, ``float64``, or ``bfloat16`` (mixed precision with autocast)
+    - dtype: ``float32``, ``float64``, ``bfloat16`` (mixed precision with autocast: float32 weights, bfloat16
+      matrix products), or ``auto``: bfloat16 on a CPU with native bfloat16 arithmetic (AVX512-BF16 or AMX,
+      about 1.7x the chars/s of float32 measured), else float32; the trainer stores the resolved choice
     - eval_every / eval_chars: held-out evaluation period (steps) and size (None: all) during training
     - log_every, histogram_every, sample_every, checkpoint_every: periods in steps (0: never)
     """
@@ -101,11 +103,25 @@ class TrainConfig:
             raise ValueError(f"need lr > 0 and 0 < lr_decay <= 1, got lr={self.lr}, lr_decay={self.lr_decay}")
         if not 0 <= self.warmdown <= 1 or self.warmup < 0 or self.clip < 0:
             raise ValueError("need 0 <= warmdown <= 1, warmup >= 0 and clip >= 0")
-        if self.dtype not in ("float32", "float64", "bfloat16"):
-            raise ValueError(f"dtype must be float32, float64 or bfloat16, got {self.dtype!r}")
+        if self.dtype not in ("float32", "float64", "bfloat16", "auto"):
+            raise ValueError(f"dtype must be float32, float64, bfloat16 or auto, got {self.dtype!r}")
 
 
 COURSE_TRAIN = TrainConfig()
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> str:
+    """``auto`` -> ``bfloat16`` on a CPU with native bfloat16 instructions, else ``float32``; others unchanged.
+
+    (On CUDA ``auto`` stays float32: the recurrent kernels' bfloat16 support depends on the cuDNN version.)
+    """
+    if dtype != "auto":
+        return dtype
+    if device.type == "cpu":
+        native = any(getattr(torch.cpu, name, lambda: False)()
+                     for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+        return "bfloat16" if native else "float32"
+    return "float32"
 
 
 def char_label(ch: str) -> str:
@@ -256,6 +272,8 @@ class LMTrainer:
         ensure_thread_limits()
         if model.vocab_size != len(vocab):
             raise ValueError(f"the model has {model.vocab_size} characters but the vocabulary {len(vocab)}")
+        self.device = get_device(device)
+        train = replace(train, dtype=resolve_dtype(train.dtype, self.device))
         self.vocab, self.lm_config, self.config = vocab, model, train
         self.train_ids = np.ascontiguousarray(train_ids, dtype=np.int64)
         self.val_ids = np.ascontiguousarray(val_ids, dtype=np.int64)
@@ -265,7 +283,6 @@ class LMTrainer:
             raise ValueError(f"the training text has {len(self.train_ids)} characters: too short for batch_size={B} "
                              f"shards of at least seq_length + 1 = {T + 1}; use a longer text, a smaller batch or "
                              "a shorter seq_length")
-        self.device = get_device(device)
         self.meta = dict(meta or {})
         self.data_sha256 = _sha256_ids(self.train_ids)
         self.grid = torch.as_tensor(self.train_ids[: B * S]).view(B, S).to(self.device)
@@ -386,11 +403,10 @@ class LMTrainer:
         return prime + self.vocab.decode(ids)
 
     def evaluate(self, max_chars: int | None = None) -> float:
-        """Held-out nats per character (NaN when there is no held-out text)."""
+        """Held-out nats per character (NaN when there is no held-out text); always in the weights' own precision."""
         if len(self.val_ids) < 4:
             return float("nan")
-        with self._autocast():
-            return evaluate(self.model, self.val_ids, max_chars=max_chars)
+        return evaluate(self.model, self.val_ids, max_chars=max_chars)
 
     def _autocast(self):
         if self.config.dtype == "bfloat16":
