@@ -1,0 +1,24 @@
+# mutant: n-gram counts are not clipped by the references (repeated words earn credit); expect: q7
+def corpus_bleu(references, hypotheses, max_n=4):
+    from collections import Counter
+
+    def ngrams(tokens, n):
+        return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+
+    log_sum = 0.0
+    for n in range(1, max_n + 1):
+        matches = total = 0
+        for refs, hyp in zip(references, hypotheses):
+            counts = ngrams(hyp, n)
+            seen = set()
+            for ref in refs:
+                seen |= set(ngrams(ref, n))
+            matches += sum(c for g, c in counts.items() if g in seen)
+            total += sum(counts.values())
+        if matches == 0:
+            return 0.0
+        log_sum += np.log(matches / total) / max_n
+    c = sum(len(h) for h in hypotheses)
+    r = sum(min((abs(len(ref) - len(h)), len(ref)) for ref in refs)[1] for refs, h in zip(references, hypotheses))
+    bp = 1.0 if c > r else np.exp(1 - r / c)
+    return float(bp * np.exp(log_sum))
