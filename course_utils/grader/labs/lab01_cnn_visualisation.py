@@ -306,7 +306,10 @@ def _style_inputs(rng: np.random.Generator, layers: list[tuple[int, int, int]]) 
     feats = [np.maximum(rng.normal(size=s), 0) for s in layers]
     grams = []
     for C, H, W in layers:
-        G = np.maximum(rng.normal(size=(C, H * W)), 0)
+        while True:   # the loss divides by ||A||_F^2: never hand out an all-zero target
+            G = np.maximum(rng.normal(size=(C, H * W)), 0)
+            if G.any():
+                break
         grams.append(G @ G.T / (H * W))
     return {"features": feats, "target_grams": grams, "weights": [float(w) for w in rng.uniform(0.2, 3, len(layers))]}
 
