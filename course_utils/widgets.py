@@ -49,13 +49,28 @@ def _make_control(name: str, abbrev: Any, default: Any) -> widgets.Widget:
         style.description_width = "initial"          # the whole label, never "temperat..."
     if isinstance(control, widgets.Text):
         control.continuous_update = False            # re-run on Enter / leaving the box, not per key
+    if isinstance(control, widgets.widget_selection._Selection):
+        values = list(control._options_values)
+        if any(v is None for v in values):
+            # ipywidgets cannot select an option whose value is None (its index becomes None: TraitError);
+            # select by position instead, and :func:`_value` maps the position back to the value
+            index = control.index
+            control.options = [(label, i) for i, label in enumerate(control._options_labels)]
+            control.index = index
+            control._course_values = values
     return control
+
+
+def _value(control: widgets.Widget) -> Any:
+    """The value ``fn`` receives from a control (see the None-option workaround in :func:`_make_control`)."""
+    values = getattr(control, "_course_values", None)
+    return values[control.value] if values is not None else control.value
 
 
 def controls_summary(controls: dict[str, widgets.Widget]) -> str:
     """The one-line text shown instead of the controls where widgets cannot be drawn."""
     def show(c: Any) -> str:
-        v = c.value
+        v = _value(c)
         return f"{v:g}" if isinstance(v, float) else repr(v) if isinstance(v, str) else str(v)
 
     parts = [f"{getattr(c, 'description', '') or name} = {show(c)}" for name, c in controls.items()
@@ -110,7 +125,7 @@ def live(fn: Callable[..., Any], **controls: Any) -> None:
     shown = [c for c in made.values() if isinstance(c, widgets.DOMWidget)]
 
     def values() -> dict[str, Any]:
-        return {name: c.value for name, c in made.items()}
+        return {name: _value(c) for name, c in made.items()}
 
     headless = is_headless()
     out = None if headless else widgets.Output()

@@ -3,6 +3,7 @@ normalise() leaves finished progress bars and text instead of widget views."""
 
 from __future__ import annotations
 
+import ipywidgets as widgets
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
@@ -122,3 +123,13 @@ def test_sanitizer_makes_first_and_finished_bar_equal(course_root):
     assert sanitize("training:   0%|          | 0/570 [00:00<?, ?it/s]") == \
         sanitize("training: 100%|██████████| 570/570 [00:02<00:00, 176.86it/s, loss=0.001]")
     assert sanitize("min-char-rnn: 0it [00:00, ?it/s]") == sanitize("min-char-rnn: 12345it [00:10, 1234.50it/s]")
+
+
+def test_selection_with_a_none_option_can_select_it():
+    """ipywidgets cannot select an option whose value is None (TraitError); live() selects by position."""
+    from course_utils.widgets import _make_control, _value, controls_summary
+
+    c = _make_control("clip", widgets.SelectionSlider(options=[None, 0.5, 1.0], value=1.0, description="threshold c"), None)
+    assert _value(c) == 1.0 and controls_summary({"clip": c}).endswith("threshold c = 1")
+    c.index = 0                                     # what the browser sends when the slider moves to "None"
+    assert _value(c) is None and c.label == "None"
