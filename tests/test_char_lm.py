@@ -126,7 +126,7 @@ def test_char_labels_are_single_line():
 
 def test_training_learns_and_the_schedule_decays(data, tmp_path):
     train_ids, val_ids, vocab = data
-    tc = TrainConfig(batch_size=8, seq_length=20, lr=2e-2, lr_decay=0.7, eval_every=0, log_every=10,
+    tc = TrainConfig(batch_size=8, seq_length=20, lr=2e-2, lr_decay=0.7, warmdown=0.0, eval_every=0, log_every=10,
                      checkpoint_every=0, sample_every=0, histogram_every=0)
     t = LMTrainer(train_ids, val_ids, vocab, tiny(vocab, dropout=0.0), tc, tensorboard=False)
     before = t.evaluate()

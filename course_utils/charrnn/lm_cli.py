@@ -25,13 +25,13 @@ LM_MODELS = ("rnn", "lstm", "gru")
 
 # option name -> (LMConfig / TrainConfig field, type, help)
 _OPTIONS: dict[str, tuple[str, type, str]] = {
-    "--layers": ("layers", int, "recurrent layers (course default 1)"),
+    "--layers": ("layers", int, "recurrent layers (default 2)"),
     "--embedding": ("embedding", int, "width of the character embedding (default 64)"),
     "--dropout": ("dropout", float, "dropout between layers and before the output (default 0)"),
     "--lr": ("lr", float, "Adam's learning rate (default 4e-3)"),
     "--lr-decay": ("lr_decay", float, "learning-rate factor per epoch (default 0.97)"),
     "--warmup": ("warmup", int, "steps of linear learning-rate warm-up (default 0)"),
-    "--warmdown": ("warmdown", float, "last fraction of --iters/--seconds over which the rate falls to 0"),
+    "--warmdown": ("warmdown", float, "last fraction of --iters/--seconds over which the rate falls linearly to 0 (default 0.3)"),
     "--clip": ("clip", float, "clip gradients to this global norm (default 5; 0: off)"),
     "--weight-decay": ("weight_decay", float, "Adam's L2 weight decay (default 0)"),
     "--eval-every": ("eval_every", int, "held-out evaluation every N steps (default 500)"),

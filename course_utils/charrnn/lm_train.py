@@ -60,7 +60,7 @@ FORMAT = "course-charlm/1"
 MODEL_FILE, TRAINER_FILE, VOCAB_FILE, CONFIG_FILE = "model.pt", "trainer.pt", "vocab.json", "config.json"
 
 # The course's default configuration (chosen by measurement: benchmarks/bench_char_lm.py).
-COURSE_LM = dict(cell="lstm", hidden=512, layers=1, embedding=64, dropout=0.0)
+COURSE_LM = dict(cell="lstm", hidden=256, layers=2, embedding=64, dropout=0.0)
 
 
 @dataclass(frozen=True)
@@ -77,16 +77,16 @@ class TrainConfig:
     - eval_every / eval_chars: held-out evaluation period (steps) and size (None: all) during training
     - log_every, histogram_every, sample_every, checkpoint_every: periods in steps (0: never)
     """
-    batch_size: int = 128
-    seq_length: int = 64
+    batch_size: int = 16
+    seq_length: int = 32
     lr: float = 4e-3
     lr_decay: float = 0.97
     warmup: int = 0
-    warmdown: float = 0.0
+    warmdown: float = 0.3
     clip: float = 5.0
     weight_decay: float = 0.0
     seed: int = 0
-    dtype: str = "float32"
+    dtype: str = "auto"
     eval_every: int = 500
     eval_chars: int | None = 20_000
     log_every: int = 10
