@@ -252,7 +252,7 @@ def test_lecture_runs_and_its_sliders_respond(page, lab_server, stem):
         handle.focus()
         page.keyboard.press("End" if now == lo else "Home")
         page.wait_for_function("([el, before]) => el.innerHTML !== before && el.querySelector('.jp-OutputArea-output')",
-                               arg=[out.element_handle(), before], timeout=60_000)
+                               arg=[out.element_handle(), before], timeout=180_000)   # a loaded machine is slow
         label = slider.locator(".widget-label").first
         assert label.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), f"slider label cut: {label.inner_text()!r}"
         wait_until_idle(page, timeout_s=60)
