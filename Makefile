@@ -47,6 +47,7 @@ lab: setup
 
 test: setup
 	$(PY) -m pytest -n $(JOBS) --dist loadfile tests
+	$(VENV)/bin/course cnn    # the course CNNs of units 1, 2 and 7, trained once into data/cache/
 	COURSE_HEADLESS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval --nbval-current-env \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=$(NBVAL_CELL_TIMEOUT) \
 	    -p tests.nbval_patience -p no:randomly lectures solutions

@@ -72,6 +72,17 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cnn(args: argparse.Namespace) -> int:
+    from .cnn import CONFIGS, load_cnn
+    kinds = sorted(CONFIGS) if args.kind == "all" else [args.kind]
+    for kind in kinds:
+        _, info = load_cnn(kind, args.device, retrain=args.retrain)
+        where = "cached" if info["cached"] else f"trained in {info['seconds']:.1f} s on {info['device']}"
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in info["test"].items())
+        print(f"{kind:7s} {where}; test {metrics}")
+    return 0
+
+
 def _cmd_nb_run(args: argparse.Namespace) -> int:
     from .notebooks import NotebookError, execute_notebook
     status = 0
@@ -121,6 +132,12 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("path", type=Path)
     dsub.add_parser("list", help="show the cache")
     p.set_defaults(func=_cmd_data)
+
+    p = sub.add_parser("cnn", help="train the course CNNs (units 1, 2, 7) into the data cache, or show them")
+    p.add_argument("kind", nargs="?", default="all", choices=["all", "digits", "scenes"])
+    p.add_argument("--retrain", action="store_true", help="train again even when a cached copy exists")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
+    p.set_defaults(func=_cmd_cnn)
 
     p = sub.add_parser("nb", help="notebook tools")
     nsub = p.add_subparsers(dest="nb_cmd", required=True, metavar="ACTION")
