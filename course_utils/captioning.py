@@ -29,7 +29,6 @@ Contents:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -340,6 +339,10 @@ def _make_torch_classes():
             self.drop = nn.Dropout(dropout)
             self.out = nn.Sequential(nn.Linear(hidden_dim + C, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, vocab_size))
 
+        @property
+        def feature_shape(self) -> tuple[int, int, int]:
+            return (self.feature_channels, *self.grid_size)
+
         def _annotations(self, grid: "torch.Tensor") -> tuple:
             if grid.dim() != 4 or grid.shape[1] != self.feature_channels:
                 raise ValueError(f"expected a feature grid (N, {self.feature_channels}, h, w), got {tuple(grid.shape)}")
@@ -584,10 +587,13 @@ def beam_search(model: Any, features: Any, width: int = 3, max_length: int = 32,
     if s.is_torch:
         torch = s.torch
         f = features if torch.is_tensor(features) else torch.as_tensor(np.asarray(features))
-        single = f if f.dim() == len(getattr(model, "feature_shape", f.shape[1:])) + 1 and f.shape[0] == 1 else f[None]
+        single = f if f.dim() == len(model.feature_shape) + 1 else f[None]
     else:
         f = np.asarray(features)
         single = f if f.ndim == 2 and f.shape[0] == 1 else f[None]
+    if single.shape[0] != 1:
+        raise ValueError(f"beam_search decodes one image; got features of shape {tuple(features.shape)} "
+                         "(use beam_decode for a batch)")
     state = s.init(single)
     live_words: list[list[int]] = [[]]
     live_scores = np.zeros(1)
@@ -722,10 +728,3 @@ def attention_in_boxes(alphas: np.ndarray, captions: np.ndarray, objects: Sequen
     return {"mass": mass_a, "uniform": uni_a, "mean_mass": float(mass_a.mean()) if mass else float("nan"),
             "mean_uniform": float(uni_a.mean()) if mass else float("nan"),
             "pointing": float(np.mean(hits)) if hits else float("nan"), "words": len(mass)}
-
-
-def timed(fn, *args, **kwargs) -> tuple[Any, float]:
-    """``(fn(*args, **kwargs), seconds)``."""
-    t0 = time.perf_counter()
-    out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
