@@ -10,7 +10,7 @@ import torch
 
 import course_utils.captioning as cap
 from course_utils.captioning import (
-    CaptioningRNN, attention_in_boxes, beam_search, beam_decode, greedy_decode, log_softmax, sample_decode,
+    CaptioningRNN, attention_in_boxes, beam_search, beam_decode, greedy_decode, sample_decode,
     word_embedding_backward, word_embedding_forward)
 from course_utils.charrnn.gradcheck import check_gradients, numerical_gradient_array, rel_error_norm
 from course_utils.data.captions import CaptionVocab
