@@ -245,3 +245,30 @@ def test_attention_in_boxes():
     r = attention_in_boxes(alphas, captions, objects, vocab, canvas=64)
     assert r["words"] == 2 and np.allclose(r["mass"], [1.0, 0.25]) and np.allclose(r["uniform"], [0.25, 0.25])
     assert r["pointing"] == pytest.approx(0.5)    # the uniform map's argmax is cell 0, outside the two's box
+
+
+def test_lab7_references_match_the_course_code():
+    """The grader's references (lab 7) compute what course_utils.captioning computes."""
+    from course_utils.grader.labs import lab07_image_captioning as lab
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(3, 4, 6)), rng.integers(6, size=(3, 4))
+    mask = rng.random((3, 4)) < 0.6
+    for a, b in zip(lab._load("temporal_softmax_loss")(x, y, mask), temporal_softmax_loss(x, y, mask)):
+        assert np.allclose(a, b, atol=1e-12)
+    H = 6
+    m = CaptioningRNN(8, H, wordvec_dim=4, hidden_dim=H, cell="rnn", conditioning="h0", seed=4)
+    m.params = {k: v * 2.5 for k, v in m.params.items()}
+    m.params["W_proj"], m.params["b_proj"] = np.eye(H), np.zeros(H)           # h0 = the features
+    params = {k: m.params[k] for k in ("W_embed", "Wx", "Wh", "b", "W_vocab", "b_vocab")}
+    captions = np.array([[1, 4, 5, 2, 0], [1, 6, 2, 0, 0]])
+    features = rng.normal(size=(2, H))
+    assert lab._captioning_loss(features, captions, **{k: m.params[k] for k in
+                                ("W_proj", "b_proj", "W_embed", "Wx", "Wh", "b", "W_vocab", "b_vocab")}) \
+        == pytest.approx(m.loss(features, captions)[0])
+    h0 = rng.normal(size=(5, H))
+    assert np.array_equal(lab._greedy(h0, params, 7), greedy_decode(m, h0, 7))
+    for n in range(5):
+        for width in (1, 2, 4):
+            words, score = lab._beam(h0[n], params, width, 7)
+            ours, our_score = beam_search(m, h0[n], width=width, max_length=7)
+            assert np.array_equal(words, ours) and score == pytest.approx(our_score)
