@@ -15,7 +15,7 @@ from typing import Any
 
 from ..spec import Case, compare_close
 
-__all__ = ["named_compare", "REFERENCE_SOURCES", "provide", "EARLIER_NOTE"]
+__all__ = ["named_compare", "REFERENCE_SOURCES", "provide", "EARLIER_NOTE", "blame_earlier"]
 
 
 def named_compare(names: Sequence[str], tol: float) -> Callable[[Any, Any, Case], tuple[bool, str]]:
@@ -98,3 +98,18 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
 def provide(*names: str) -> tuple[tuple[str, str], ...]:
     """``Case.provide`` pairs binding the reference of each named earlier answer."""
     return tuple((n, REFERENCE_SOURCES[n]) for n in names)
+
+
+def blame_earlier(ns: Any, earlier: str, qid: str, check: Callable[[Any], None]) -> None:
+    """In a public check: say so when the earlier question's function (``earlier``, question ``qid``)
+    does not pass its own public ``check`` yet, since a failure that follows may come from it."""
+    import contextlib
+    import io
+    if earlier not in ns:
+        return
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            check(ns)
+    except Exception:
+        print(f"  note: your {earlier} ({qid}) does not pass its own check yet; a failure below may come from it. "
+              f"(The hidden tests of this question use the reference {earlier}, so {qid}'s mistake is not charged twice.)")

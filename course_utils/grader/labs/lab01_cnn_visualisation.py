@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..spec import Case, CheckFailed, LabSpec, Question, expect_close
+from ._common import blame_earlier
 
 LAB_ID = "01_cnn_visualisation"
 RULES = ("backprop", "deconvnet", "guided")
@@ -140,21 +141,8 @@ def _q2_reference(case: Case) -> np.ndarray:
     return method.attribute(x, int(k["c"]))[0].numpy()
 
 
-def _blame_earlier(ns: Mapping[str, Any], earlier: str, qid: str, check: Any) -> None:
-    if earlier not in ns:
-        return
-    try:
-        import contextlib
-        import io
-        with contextlib.redirect_stdout(io.StringIO()):
-            check(ns)
-    except Exception:
-        print(f"  note: your {earlier} ({qid}) does not pass its own check yet; a failure below may come from it. "
-              f"(The hidden tests of this question use the reference {earlier}, so {qid}'s mistake is not charged twice.)")
-
-
 def _q2_public(ns: Mapping[str, Any]) -> None:
-    _blame_earlier(ns, "relu_backward", "q1", _q1_public)
+    blame_earlier(ns, "relu_backward", "q1", _q1_public)
     p = _tiny_net()
     for rule in RULES:
         kw = {**p, "c": 1, "rule": rule}
@@ -249,7 +237,7 @@ def _q5_reference(case: Case) -> np.ndarray:
 
 
 def _q5_public(ns: Mapping[str, Any]) -> None:
-    _blame_earlier(ns, "input_gradient", "q2", _q2_public)
+    blame_earlier(ns, "input_gradient", "q2", _q2_public)
     p = _tiny_net()
     kw = {"img": p.pop("x"), **p, "c": 2, "lr": 0.3, "l2": 0.05}
     got = ns["class_visualization_step"](**{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kw.items()})
@@ -315,7 +303,7 @@ def _style_inputs(rng: np.random.Generator, layers: list[tuple[int, int, int]]) 
 
 
 def _q7_public(ns: Mapping[str, Any]) -> None:
-    _blame_earlier(ns, "gram_matrix", "q6", _q6_public)
+    blame_earlier(ns, "gram_matrix", "q6", _q6_public)
     kw = _style_inputs(np.random.default_rng(7), [(2, 3, 3), (3, 2, 2)])
     got = ns["style_loss"](**kw)
     if not isinstance(got, (float, int, np.floating)) and not (isinstance(got, np.ndarray) and got.shape == ()):

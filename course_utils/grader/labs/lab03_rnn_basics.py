@@ -23,7 +23,7 @@ import numpy as np
 
 from ... import rnn
 from ..spec import Case, CheckFailed, LabSpec, Question, expect_close
-from ._common import named_compare, provide
+from ._common import blame_earlier, named_compare, provide
 
 LAB_ID = "03_rnn_basics"
 
@@ -124,26 +124,8 @@ def _q2_reference(case: Case) -> tuple:
 
 # ---------------------------------------------------------------- q3: rnn_forward
 
-def _earlier_ok(check: Any, ns: Mapping[str, Any]) -> bool:
-    """Whether an earlier question's public check passes (silently)."""
-    import contextlib
-    import io
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            check(ns)
-        return True
-    except Exception:
-        return False
-
-
-def _blame_earlier(ns: Mapping[str, Any], earlier: str, qid: str, check: Any) -> None:
-    if earlier in ns and not _earlier_ok(check, ns):
-        print(f"  note: your {earlier} ({qid}) does not pass its own check yet; a failure below may come from it. "
-              f"(The hidden tests of this question use the reference {earlier}, so {qid}'s mistake is not charged twice.)")
-
-
 def _q3_public(ns: Mapping[str, Any]) -> None:
-    _blame_earlier(ns, "rnn_step_forward", "q1", _q1_public)
+    blame_earlier(ns, "rnn_step_forward", "q1", _q1_public)
     p = _tiny(N=2, T=3, D=4, H=5)
     got = ns["rnn_forward"](p["x"], p["h0"], p["Wx"], p["Wh"], p["b"])
     if isinstance(got, tuple):
@@ -180,7 +162,7 @@ def _birnn_inputs(rng: np.random.Generator, N: int, T: int, D: int, H: int) -> d
 
 
 def _q4_public(ns: Mapping[str, Any]) -> None:
-    _blame_earlier(ns, "rnn_forward", "q3", _q3_public)
+    blame_earlier(ns, "rnn_forward", "q3", _q3_public)
     p = _birnn_inputs(np.random.default_rng(3), N=2, T=4, D=3, H=2)
     got = ns["birnn_forward"](**p)
     expect_close("h", got, _birnn_reference(**p), tol=1e-8)

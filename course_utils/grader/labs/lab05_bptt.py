@@ -24,7 +24,7 @@ import numpy as np
 from ... import rnn
 from ...charrnn import bptt, clipping, gradcheck
 from ..spec import Case, CheckFailed, LabSpec, Question, compare_close, expect_close, rel_error
-from ._common import named_compare, provide
+from ._common import blame_earlier, named_compare, provide
 
 LAB_ID = "05_bptt"
 ARRAYS = ("x", "h0", "Wx", "Wh", "b")
@@ -173,26 +173,8 @@ def _q3_reference(case: Case) -> tuple:
 
 # ---------------------------------------------------------------- q4: truncated_bptt
 
-def _earlier_ok(check: Any, ns: Mapping[str, Any]) -> bool:
-    """Whether an earlier question's public check passes (silently)."""
-    import contextlib
-    import io
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            check(ns)
-        return True
-    except Exception:
-        return False
-
-
-def _blame_earlier(ns: Mapping[str, Any], earlier: str, qid: str, check: Any) -> None:
-    if earlier in ns and not _earlier_ok(check, ns):
-        print(f"  note: your {earlier} ({qid}) does not pass its own check yet; a failure below may come from it. "
-              f"(The hidden tests of this question use the reference {earlier}, so {qid}'s mistake is not charged twice.)")
-
-
 def _q4_public(ns: Mapping[str, Any]) -> None:
-    _blame_earlier(ns, "rnn_backward", "q1", _q1_public)
+    blame_earlier(ns, "rnn_backward", "q1", _q1_public)
     p = _net(np.random.default_rng(9), 2, 7, 3, 4)
     for k in (7, 3, 1):
         got = ns["truncated_bptt"](**p, k=k)

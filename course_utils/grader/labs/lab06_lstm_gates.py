@@ -23,7 +23,7 @@ import numpy as np
 
 from ... import lstm
 from ..spec import Case, CheckFailed, LabSpec, Question, expect_close
-from ._common import named_compare, provide
+from ._common import blame_earlier, named_compare, provide
 
 LAB_ID = "06_lstm_gates"
 
@@ -94,24 +94,6 @@ def _q1_cases(rng: np.random.Generator) -> list[Case]:
 
 # ---------------------------------------------------------------- q2: lstm_forward
 
-def _earlier_ok(check: Any, ns: Mapping[str, Any]) -> bool:
-    """Whether an earlier question's public check passes (silently)."""
-    import contextlib
-    import io
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            check(ns)
-        return True
-    except Exception:
-        return False
-
-
-def _blame_earlier(ns: Mapping[str, Any], earlier: str, qid: str, check: Any) -> None:
-    if earlier in ns and not _earlier_ok(check, ns):
-        print(f"  note: your {earlier} ({qid}) does not pass its own check yet; a failure below may come from it. "
-              f"(The hidden tests of this question use the reference {earlier}, so {qid}'s mistake is not charged twice.)")
-
-
 def _q2_reference(case: Case) -> np.ndarray:
     k = case.kwargs
     return lstm.lstm_forward(k["x"], k["h0"], k["Wx"], k["Wh"], k["b"])[0]
@@ -122,7 +104,7 @@ def _seq_kwargs(p: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _q2_public(ns: Mapping[str, Any]) -> None:
-    _blame_earlier(ns, "lstm_step_forward", "q1", _q1_public)
+    blame_earlier(ns, "lstm_step_forward", "q1", _q1_public)
     p = _seq_kwargs(_tiny(N=2, D=5, H=4, T=3))
     got = ns["lstm_forward"](**p)
     if isinstance(got, tuple):
