@@ -273,7 +273,7 @@ def synthesize(features: Features, style: torch.Tensor, size: tuple[int, int] | 
         opt.step()
         with torch.no_grad():
             x.clamp_(0, 1)
-        history.append(float(loss))
+        history.append(float(loss.detach()))
     return x.detach(), history
 
 
