@@ -411,6 +411,31 @@ def test_student_code_sees_only_the_allow_list(tmp_path: Path, monkeypatch, mode
         isolation_mode.cache_clear()
 
 
+
+@pytest.mark.skipif(not ALLOW_LIST, reason="plain mode hides nothing (documented)")
+@pytest.mark.parametrize("mode", _modes())
+def test_a_virtualenv_under_tmp_stays_visible(tmp_path: Path, monkeypatch, mode: str) -> None:
+    """A course checked out under /tmp has its virtualenv there: the sandbox's private /tmp must not hide it
+    (the Python binds are mounted on top of the writable tmpfs, not under it)."""
+    import course_utils.grader.sandbox as sandbox_module
+    venv_like = tmp_path / "checkout" / ".venv"
+    (venv_like / "lib").mkdir(parents=True)
+    (venv_like / "lib" / "marker.py").write_text("x = 1\n")
+    real = sandbox_module._keep_paths()
+    monkeypatch.setattr(sandbox_module, "_keep_paths", lambda: [*real, str(venv_like)])
+    monkeypatch.setenv("COURSE_SANDBOX_MODE", mode)
+    isolation_mode.cache_clear()
+    try:
+        with Sandbox(extract_from_sources([PROBE]), limits=FAST) as box:
+            seen, writable = box.run_cases([Case("look", {"paths": [str(venv_like / "lib" / "marker.py"),
+                                                                    str(tmp_path / "checkout" / "solutions")]}),
+                                            Case("writable", {"paths": ["/tmp", "/dev/shm", str(venv_like)]})], 20)
+        assert seen.ok and seen.value == [str(venv_like / "lib" / "marker.py")], seen.value or seen.error
+        assert writable.ok and sorted(writable.value) == ["/dev/shm", "/tmp"], writable.value
+    finally:
+        isolation_mode.cache_clear()
+
+
 # ------------------------------------------------------------------ 6. inert reports, safe ids
 EVIL = '''
 def add_one(x):

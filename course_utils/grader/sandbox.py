@@ -215,18 +215,20 @@ def _bwrap_args(limits: "SandboxLimits | None" = None, files: Sequence[tuple[str
     for f in _ETC_FILES:
         if os.path.exists(f):
             bind(os.path.realpath(f), f)
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    mounts["/proc"] = mounts["/dev"] = "tmpfs"
+    # The writable places come before the Python binds: bwrap mounts in order, so a virtualenv that lives under
+    # /tmp (a course checked out there) is bound on top of the private /tmp instead of being hidden by it.
+    for d, mode in (("/tmp", "1777"), ("/var/tmp", "1777"), ("/dev/shm", "1777"), ("/run", "0755")):
+        ensure_parents(d)
+        args += ["--perms", mode, "--size", str(lim.tmpfs_bytes), "--tmpfs", d]
+        mounts[d] = "tmpfs"
     for k in _keep_paths():
         top = max((m for m in mounts if _inside(k, m)), key=len)
         if mounts[top] != "bind":          # not already visible through a bound folder
             bind(os.path.realpath(k), k)
     for src, dest in files:
         bind(src, dest)
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    mounts["/proc"] = mounts["/dev"] = "tmpfs"
-    for d, mode in (("/tmp", "1777"), ("/var/tmp", "1777"), ("/dev/shm", "1777"), ("/run", "0755")):
-        ensure_parents(d)
-        args += ["--perms", mode, "--size", str(lim.tmpfs_bytes), "--tmpfs", d]
-        mounts[d] = "tmpfs"
     args += ["--remount-ro", "/", "--chdir", "/tmp"]
     return args
 

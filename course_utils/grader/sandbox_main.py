@@ -132,12 +132,6 @@ def _new_root(cfg, notes):
             bind_dir(fd, f)
         else:
             bind_file(fd, f)
-    bound = ["/usr", *libdirs]
-    for k in keeps:
-        if any(_inside(k, b) for b in bound) and not any(_inside(k, h) for h in hidden):
-            continue
-        bind_dir(held[k], k)
-        bound.append(k)
     os.makedirs(at("/proc"), mode=0o555)
     _mount(f"/proc/self/fd/{proc_fd}", at("/proc"), None, MS_BIND | MS_REC)
     os.makedirs(at("/dev"), mode=0o755)
@@ -147,12 +141,19 @@ def _new_root(cfg, notes):
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
                          ("stderr", "/proc/self/fd/2")):
         os.symlink(target, at(f"/dev/{name}"))
-    for h in hidden:
-        if os.path.isdir(at(h)):
-            _mount(None, at(h), None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
+    # the private writable places before the Python binds, so a virtualenv under /tmp is bound on top of them
     for d, mode in (("/tmp", "1777"), ("/var/tmp", "1777"), ("/dev/shm", "1777"), ("/run", "755")):
         os.makedirs(at(d), mode=0o755, exist_ok=True)
         _mount("tmpfs", at(d), "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode={mode}")
+    bound = ["/usr", *libdirs]
+    for k in keeps:
+        if any(_inside(k, b) for b in bound) and not any(_inside(k, h) for h in hidden):
+            continue
+        bind_dir(held[k], k)
+        bound.append(k)
+    for h in hidden:
+        if os.path.isdir(at(h)):
+            _mount(None, at(h), None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
     for fd in [*held.values(), proc_fd, *dev_fds.values(), *etc_fds.values()]:
         os.close(fd)
     os.chdir(new)
