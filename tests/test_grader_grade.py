@@ -64,6 +64,21 @@ def test_deleted_reordered_duplicated_cells(tmp_path: Path) -> None:
     assert "does not define norm" in missing.questions[1].message
 
 
+def test_notes_only_for_failures_that_graded_answers_depend_on(tmp_path: Path) -> None:
+    """The lab's own demonstration cells may use the course's modules, which graded code cannot: their failure
+    changes no score and is not worth a note. A failing statement a graded answer uses is reported, with the
+    statement quoted."""
+    demo = "from course_utils.data import load_digits_split\nsplit = load_digits_split()"
+    quiet = grade_notebook(toy.write_lab(tmp_path / "a" / "90_toy_lab.ipynb", toy.SOLUTION + [demo]))
+    assert quiet.total == quiet.max and quiet.notes == []
+    uses = ["from course_utils.data import shift_by_one", "def helper(x):\n    return shift_by_one(x)",
+            "def add_one(x):\n    return helper(x)"]
+    loud = grade_notebook(toy.write_lab(tmp_path / "b" / "90_toy_lab.ipynb", toy.SOLUTION + uses))
+    assert loud.questions[0].score == 0
+    assert len(loud.notes) == 1 and "course_utils.data is not available" in loud.notes[0]
+    assert "from course_utils.data import shift_by_one" in loud.notes[0] and "standard library" in loud.notes[0]
+
+
 def test_lab_from_file_name_when_metadata_is_missing(tmp_path: Path) -> None:
     r = grade_notebook(toy.write_lab(tmp_path / "90_toy_lab.ipynb", toy.SOLUTION, lab=None))
     assert r.lab == "90_toy" and r.total == 4

@@ -56,6 +56,27 @@ class Program:
     def defined_names(self) -> set[str]:
         return {n for u in self.units for n in u.names}
 
+    def units_needed_by(self, names: set[str]) -> set[int]:
+        """Indices of the units that the given names depend on: those defining them and, transitively, those
+        defining any identifier their source mentions. A unit whose source cannot be parsed counts as needed."""
+        mentions: list[set[str] | None] = []
+        for u in self.units:
+            try:
+                mentions.append({n.id for n in ast.walk(ast.parse(u.source)) if isinstance(n, ast.Name)}
+                                | {a for n in ast.walk(ast.parse(u.source)) if isinstance(n, ast.Global)
+                                   for a in n.names})
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                mentions.append(None)
+        wanted, needed = set(names), set()
+        while True:
+            new = {i for i, u in enumerate(self.units)
+                   if i not in needed and (set(u.names) & wanted or mentions[i] is None)}
+            if not new:
+                return needed
+            needed |= new
+            for i in new:
+                wanted |= mentions[i] or set()
+
     def to_plain(self) -> list[dict[str, Any]]:
         return [{"cell": u.cell, "line": u.line, "kind": u.kind, "names": list(u.names), "source": u.source}
                 for u in self.units]

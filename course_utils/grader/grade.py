@@ -288,7 +288,11 @@ def grade_notebook(path: str | Path, *, student: str | None = None, seed: int | 
                 answers, aborted = exc.answers, str(exc)
             results.append(_question_result(q, cases, answers, aborted))
         notes = [clean_text(n, 400, numbers=False) for n in program.problems]
-        notes += [clean_text(n, 500, numbers=False) for n in box.load_errors]
+        # a failure in a statement no graded answer depends on (the lab's own demonstration cells, which may use
+        # the course's modules) cannot change a score: it is not worth a note
+        needed = program.units_needed_by({n for q in lab.questions for n in q.names})
+        notes += [clean_text(n, 500, numbers=False) for n, i in zip(box.load_errors, box.load_error_units)
+                  if i is None or i in needed]
         isolation = describe_isolation(box.mode)
     return GradeResult(lab=lab.lab_id, lab_title=lab.title, student=student or path.stem, path=str(path),
                        sha256=sha, seed=seed, questions=results, started_at=started.isoformat(timespec="seconds"),

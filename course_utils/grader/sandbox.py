@@ -267,6 +267,7 @@ class Sandbox:
         self.deadline = deadline if deadline is not None else float("inf")
         self.skip: set[int] = set()
         self.load_errors: list[str] = []   # messages about definitions that failed, for the report
+        self.load_error_units: list[int | None] = []   # per message: the unit that raised, None for the others
         self.notes: list[str] = []
         self.restarts = 0
         self._proc: subprocess.Popen[bytes] | None = None
@@ -446,7 +447,10 @@ class Sandbox:
     def _where(self, index: int) -> str:
         u = self.program.units[index]
         names = ", ".join(u.names) or u.kind
-        return clean_text(f"code cell {u.cell + 1} line {u.line} ({names})", 200, numbers=False)
+        first = u.source.strip().splitlines()[0] if u.source.strip() else ""
+        first = first if len(first) <= 50 else first[:47] + "..."
+        return clean_text(f"the statement '{first}' ({names}; code cell {u.cell + 1} counting code cells only, "
+                          f"line {u.line})", 200, numbers=False)
 
     def _ensure_loaded(self) -> None:
         """Start the process and execute the program's definitions, in batches, under one deadline.
@@ -473,6 +477,7 @@ class Sandbox:
                         elif msg["event"] == "loaded" and type(msg.get("errors")) is list:
                             for err in msg["errors"][:_LOAD_BATCH]:
                                 if type(err) is dict and err.get("index") in expected:
+                                    self.load_error_units.append(err["index"])
                                     self.load_errors.append(f"{self._where(err['index'])}: "
                                                             f"{clean_text(err.get('error'), 300)}")
                             current = None
@@ -495,6 +500,7 @@ class Sandbox:
                 self.skip.add(current)
                 self.restarts += 1
                 self.load_errors.append(f"{self._where(current)}: running this definition {reason}; it was skipped")
+                self.load_error_units.append(None)
                 if timed_out:
                     rest = [i for i in todo if i > current and i not in self.skip]
                     if rest:
@@ -502,6 +508,7 @@ class Sandbox:
                         self.load_errors.append(
                             f"{len(rest)} definition(s) after it, from {self._where(rest[0])}, were not run: the "
                             f"notebook's definitions may take {self.limits.load_timeout_s:g} s in total")
+                        self.load_error_units.append(None)
                 if self.remaining() <= 0:
                     raise BudgetExhausted(self._budget_message(), []) from None
 

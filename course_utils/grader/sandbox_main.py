@@ -232,8 +232,8 @@ class _CourseUtilsStub:
         import importlib.machinery
         if fullname in ("course_utils", "course_utils.grader"):
             return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
-        raise ImportError(f"{fullname} is not available while your lab is graded: graded answers may "
-                          "use only numpy, torch, math and definitions in your own notebook", name=fullname)
+        raise ImportError(f"{fullname} is not available while grading: answers may use the standard library, "
+                          "numpy, torch and your own definitions", name=fullname)
 
     def create_module(self, spec):
         return None

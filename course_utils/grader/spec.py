@@ -102,6 +102,9 @@ def compare_close(got: Any, expected: Any, tol: float = 1e-6, path: str = "outpu
     if not np.all(np.isfinite(g)):
         return False, f"{path}: contains NaN or inf"
     err = rel_error(g, e)
+    if err > tol and tol == 0 and e.dtype.kind in "biu":   # exact integers (ids, indices, counts): say how many differ
+        wrong = int(np.count_nonzero(g != e))
+        return False, (f"{path}: {wrong} of {e.size} entries differ" if e.ndim else f"{path}: wrong value")
     if err > tol:
         return False, f"{path}: relative error {err:.2e} exceeds the tolerance {tol:.0e}"
     return True, f"relative error {err:.1e}"

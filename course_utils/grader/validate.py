@@ -2,7 +2,7 @@
 
 For every lab in the registry that has ``solutions/<lab>_lab.ipynb``:
 
-* the solution notebook gets full marks;
+* the solution notebook gets full marks, with no grader note (a correct lab must not be warned about anything);
 * the generated blank lab ``labs/<lab>_lab.ipynb`` gets 0 -- graded, not crashed or timed out;
 * each mutant ``tests/mutants/<lab>/*.py`` loses points on the questions it names.
 
@@ -92,7 +92,7 @@ def validate_all(lab: str | None = None, mutants_dir: str | Path | None = None,
             solution = root / "solutions" / f"{lab_id}_lab.ipynb"
             if not solution.is_file():
                 continue
-            add_task(lab_id, "solution gets full marks", str(solution), ())
+            add_task(lab_id, "solution gets full marks and no note", str(solution), ())
             blank = root / "labs" / f"{lab_id}_lab.ipynb"
             if blank.is_file():
                 add_task(lab_id, "blank lab gets 0", str(blank), ())
@@ -137,6 +137,7 @@ def _judge(lab_id: str, what: str, expect: tuple[str, ...], out: dict[str, Any])
     summary = f"{r['total']:g}/{r['max']:g} (seed {r['seed']})"
     if what.startswith("solution"):
         lost = [f"{q['id']}: {q['status']} -- {q['message']}" for q in qs.values() if q["score"] < q["max"]]
+        lost += [f"note: {n}" for n in r.get("notes", [])]
         return ValidationCheck(lab_id, what, not lost, summary + ("; " + "; ".join(lost) if lost else ""))
     if what.startswith("blank"):
         bad = [f"{q['id']}: {q['status']} {q['score']:g} -- {q['message']}" for q in qs.values()

@@ -55,8 +55,11 @@ def _describe(v: Any) -> str:
     return f"an object of type {type(v).__module__}.{type(v).__qualname__}"
 
 
-def _to_plain(value: Any, arrays: dict[str, np.ndarray], depth: int, lenient: bool) -> Any:
-    """Turn ``value`` into a JSON tree; ``lenient`` also converts NumPy scalars and torch tensors."""
+def _to_plain(value: Any, arrays: dict[str, np.ndarray], depth: int, lenient: bool, where: str = "") -> Any:
+    """Turn ``value`` into a JSON tree; ``lenient`` also converts NumPy scalars and torch tensors.
+
+    ``where`` locates ``value`` in the returned structure (``[1]["progress"]``) for error messages."""
+    at = f" (at returned value{where})" if where else ""
     if depth > MAX_DEPTH:
         raise WireError(f"values nested more than {MAX_DEPTH} levels deep")
     t = type(value)
@@ -66,20 +69,20 @@ def _to_plain(value: Any, arrays: dict[str, np.ndarray], depth: int, lenient: bo
         return value if math.isfinite(value) else {"$float": repr(value)}
     if t is np.ndarray:
         if value.dtype.kind not in _ARRAY_KINDS:
-            raise WireError(f"arrays must hold numbers or bools, not dtype {value.dtype}")
+            raise WireError(f"arrays must hold numbers or bools, not dtype {value.dtype}{at}")
         key = f"a{len(arrays)}"
         arrays[key] = np.ascontiguousarray(value)
         return {"$nd": key}
     if t is tuple:
-        return {"$tuple": [_to_plain(v, arrays, depth + 1, lenient) for v in value]}
+        return {"$tuple": [_to_plain(v, arrays, depth + 1, lenient, f"{where}[{i}]") for i, v in enumerate(value)]}
     if t is list:
-        return [_to_plain(v, arrays, depth + 1, lenient) for v in value]
+        return [_to_plain(v, arrays, depth + 1, lenient, f"{where}[{i}]") for i, v in enumerate(value)]
     if t is dict:
         out = {}
         for k, v in value.items():
             if type(k) is not str:
-                raise WireError(f"dict keys must be str, got {_describe(k)}")
-            out[k] = _to_plain(v, arrays, depth + 1, lenient)
+                raise WireError(f"dict keys must be str, got {_describe(k)}{at}")
+            out[k] = _to_plain(v, arrays, depth + 1, lenient, f"{where}[{k[:20]!r}]")
         return {"$dict": out}
     if lenient:
         if isinstance(value, np.bool_):
@@ -87,13 +90,13 @@ def _to_plain(value: Any, arrays: dict[str, np.ndarray], depth: int, lenient: bo
         if isinstance(value, np.integer):
             return int(value)
         if isinstance(value, np.floating):
-            return _to_plain(float(value), arrays, depth, lenient)
+            return _to_plain(float(value), arrays, depth, lenient, where)
         if isinstance(value, np.ndarray):  # a subclass: keep the data, drop the class
-            return _to_plain(np.array(value, subok=False), arrays, depth, lenient)
+            return _to_plain(np.array(value, subok=False), arrays, depth, lenient, where)
         if type(value).__module__.split(".")[0] == "torch" and hasattr(value, "detach"):
-            return _to_plain(value.detach().cpu().numpy().copy(), arrays, depth, lenient)
+            return _to_plain(value.detach().cpu().numpy().copy(), arrays, depth, lenient, where)
     raise WireError(f"{_describe(value)} is not plain data (expected arrays, numbers, str, None, "
-                    "or tuples/lists/dicts of those)")
+                    "or tuples/lists/dicts of those)" + at)
 
 
 def encode(value: Any, *, lenient: bool = False) -> bytes:

@@ -406,6 +406,9 @@ def _q7_cases(rng: np.random.Generator) -> list[Case]:
     short_refs = [["a b c d e".split()], ["f g h i".split()]]
     cases.append(Case("corpus_bleu", {"references": short_refs, "hypotheses": ["a b c".split(), "f g h i".split()],
                                       "max_n": 4}, label="hypotheses shorter than the references"))
+    cases.append(Case("corpus_bleu", {"references": [["a b c".split()], ["d e".split()]],
+                                      "hypotheses": ["a b".split(), ["d"]], "max_n": 3},
+                      label="every hypothesis shorter than n words"))
     return cases
 
 
