@@ -129,6 +129,19 @@ def _named(names: tuple[str, ...], tol: float):
     return compare
 
 
+def _image(name: str, tol: float):
+    """Compare an adversarial image; when it is wrong and leaves the pixel range [0, 1], say so."""
+    def compare(got: Any, expected: Any, case: Case) -> tuple[bool, str]:
+        ok, msg = compare_close(got, expected, tol, path=name)
+        if not ok and isinstance(got, np.ndarray) and got.dtype.kind in "biuf" and got.size:
+            with np.errstate(invalid="ignore"):
+                outside = int(np.count_nonzero((got < 0) | (got > 1)))
+            if outside:
+                msg += f"; {outside} of {got.size} pixels lie outside [0, 1] (clip to the pixel range)"
+        return ok, msg
+    return compare
+
+
 # ---------------------------------------------------------------- q2: min_flip_eps
 
 def _q2_public(ns: Mapping[str, Any]) -> None:
@@ -268,10 +281,10 @@ LAB = LabSpec(
         Question("q2", "min_flip_eps: the smallest L-inf budget that flips a linear classifier", 2,
                  ("min_flip_eps",), _q2_public, _q2_cases, _q2_reference, tol=1e-8),
         Question("q3", "fgsm_linear: the fast gradient sign method on a softmax classifier", 3,
-                 ("fgsm_linear",), _q3_public, _q3_cases, _q3_reference, tol=1e-7),
+                 ("fgsm_linear",), _q3_public, _q3_cases, _q3_reference, tol=1e-7, compare=_image("X_adv", 1e-7)),
         Question("q4", "accuracy_under_attack: accuracy under FGSM for a list of budgets", 2,
                  ("accuracy_under_attack",), _q4_public, _q4_cases, _q4_reference, compare=_q4_compare),
         Question("q5", "pgd_step: one projected gradient step in the L-inf ball", 2,
-                 ("pgd_step",), _q5_public, _q5_cases, _q5_reference, tol=1e-7),
+                 ("pgd_step",), _q5_public, _q5_cases, _q5_reference, tol=1e-7, compare=_image("result", 1e-7)),
     ),
 )
