@@ -45,6 +45,7 @@ class Unit:
     kind: str           # "import", "def", "class", "assign"
     names: tuple[str, ...]
     source: str
+    mentions: tuple[str, ...] = ()   # the identifiers its source reads or declares global
 
 
 @dataclass
@@ -58,28 +59,19 @@ class Program:
 
     def units_needed_by(self, names: set[str]) -> set[int]:
         """Indices of the units that the given names depend on: those defining them and, transitively, those
-        defining any identifier their source mentions. A unit whose source cannot be parsed counts as needed."""
-        mentions: list[set[str] | None] = []
-        for u in self.units:
-            try:
-                mentions.append({n.id for n in ast.walk(ast.parse(u.source)) if isinstance(n, ast.Name)}
-                                | {a for n in ast.walk(ast.parse(u.source)) if isinstance(n, ast.Global)
-                                   for a in n.names})
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                mentions.append(None)
+        defining any identifier their source mentions."""
         wanted, needed = set(names), set()
         while True:
-            new = {i for i, u in enumerate(self.units)
-                   if i not in needed and (set(u.names) & wanted or mentions[i] is None)}
+            new = {i for i, u in enumerate(self.units) if i not in needed and set(u.names) & wanted}
             if not new:
                 return needed
             needed |= new
             for i in new:
-                wanted |= mentions[i] or set()
+                wanted.update(self.units[i].mentions)
 
     def to_plain(self) -> list[dict[str, Any]]:
-        return [{"cell": u.cell, "line": u.line, "kind": u.kind, "names": list(u.names), "source": u.source}
-                for u in self.units]
+        return [{"cell": u.cell, "line": u.line, "kind": u.kind, "names": list(u.names), "source": u.source,
+                 "mentions": list(u.mentions)} for u in self.units]
 
 
 def _transform(source: str, seconds: float = CELL_SECONDS) -> str:
@@ -175,7 +167,10 @@ def extract_from_sources(sources: list[str], time_limit_s: float | None = None) 
             kind, names = found
             start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
             src = "\n".join(lines[start - 1:stmt.end_lineno])
-            candidates.append(Unit(cell=i, line=start, kind=kind, names=names, source=src))
+            mentions = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+            mentions.update(a for n in ast.walk(stmt) if isinstance(n, ast.Global) for a in n.names)
+            candidates.append(Unit(cell=i, line=start, kind=kind, names=names, source=src,
+                                   mentions=tuple(sorted(mentions))))
     # last definition wins: drop a def/class/assign whose every name is defined again later
     later: set[str] = set()
     keep: list[Unit] = []
@@ -201,7 +196,8 @@ def extract_program(nb: Any, time_limit_s: float | None = None) -> Program:
 def program_from_plain(data: dict[str, Any]) -> Program:
     """Rebuild a :class:`Program` from ``{"units": Program.to_plain(), "problems": [...]}``."""
     units = [Unit(cell=int(u["cell"]), line=int(u["line"]), kind=str(u["kind"]),
-                  names=tuple(str(n) for n in u["names"]), source=str(u["source"])) for u in data["units"]]
+                  names=tuple(str(n) for n in u["names"]), source=str(u["source"]),
+                  mentions=tuple(str(n) for n in u.get("mentions", ()))) for u in data["units"]]
     return Program(units=units, problems=[str(p) for p in data["problems"]])
 
 
