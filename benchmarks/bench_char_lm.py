@@ -10,10 +10,12 @@ Prints the held-out nats/char at regular times, chars/s, and the gap between the
     .venv/bin/python benchmarks/bench_char_lm.py --clock cpu        # 120 s of CPU time each (fair on a busy machine)
     .venv/bin/python benchmarks/bench_char_lm.py --seconds 30 --variant gru:cell=gru --json
 
-``--clock cpu`` counts this process's CPU time instead of wall time: with one torch thread it is what an
-idle core would give, whatever else runs on the machine. Evaluation time is never counted. Torch uses
-the course's thread setting (one thread; ``COURSE_TORCH_THREADS=2`` for two).
-``--variant NAME:key=value,...`` adds configurations (keys of LMConfig / TrainConfig) for exploration.
+``--clock cpu`` counts this process's CPU time instead of wall time (use it with ``threads=1``: it is then
+what an idle core would give, whatever else runs on the machine). Evaluation time is never counted.
+Threads: the course configuration uses the trainer's default (``auto``: one thread and all cores timed as
+it trains, the faster kept); the baseline uses torch's own default, all cores, as a plain script would.
+``--variant NAME:key=value,...`` adds configurations (keys of LMConfig / TrainConfig, ``threads=N|auto``,
+``base=baseline`` to start from the baseline) for exploration.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from course_utils.runtime import get_device, limit_threads
 BASELINE_LM = dict(cell="lstm", hidden=256, layers=2, embedding=64, dropout=0.0)
 BASELINE_TRAIN = TrainConfig(batch_size=32, seq_length=100, lr=2e-3, lr_decay=1.0, warmup=0, warmdown=0.0, clip=5.0,
                              dtype="float32")
+BASELINE_THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _parse_value(raw: str):
@@ -47,15 +50,18 @@ def _parse_value(raw: str):
     return None if raw == "None" else raw
 
 
-def parse_variant(spec: str) -> tuple[str, dict, TrainConfig]:
+def parse_variant(spec: str) -> tuple[str, dict, TrainConfig, int | str]:
     """``name:key=value,...`` on top of the course configuration."""
     name, _, body = spec.partition(":")
-    lm, tr = dict(COURSE_LM), {}
+    lm, tr, threads = dict(COURSE_LM), {}, "auto"
     lm_keys, tr_keys = {f.name for f in fields(LMConfig)}, {f.name for f in fields(TrainConfig)}
     for item in filter(None, body.split(",")):
         key, _, raw = item.partition("=")
         if key == "base":                      # base=baseline starts from the baseline instead
-            lm, tr = dict(BASELINE_LM), asdict(BASELINE_TRAIN)
+            lm, tr, threads = dict(BASELINE_LM), asdict(BASELINE_TRAIN), BASELINE_THREADS
+            continue
+        if key == "threads":
+            threads = raw if raw == "auto" else int(raw)
             continue
         if key in lm_keys:
             lm[key] = _parse_value(raw)
@@ -63,19 +69,24 @@ def parse_variant(spec: str) -> tuple[str, dict, TrainConfig]:
             tr[key] = _parse_value(raw)
         else:
             raise SystemExit(f"--variant {spec!r}: unknown key {key!r}")
-    return name, lm, replace(COURSE_TRAIN, **tr)
+    return name, lm, replace(COURSE_TRAIN, **tr), threads
+
+
+def _threads(r: dict) -> str:
+    """``2`` for a fixed count; ``auto:2`` (the count chosen last) when the tuner chose."""
+    return f"auto:{r['threads']}" if r.get("tuned") else str(r["threads"])
 
 
 def _f(x) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def run_one(name: str, lm: dict, train: TrainConfig, data, seconds: float, clock: str, curve_every: float,
-            curve_chars: int, device, progress: bool) -> dict:
+def run_one(name: str, lm: dict, train: TrainConfig, threads: int | str, data, seconds: float, clock: str,
+            curve_every: float, curve_chars: int, device, progress: bool) -> dict:
     train_ids, val_ids, vocab = data
     train = replace(train, eval_every=0, sample_every=0, histogram_every=0, checkpoint_every=0, log_every=10)
     trainer = LMTrainer(train_ids, val_ids, vocab, LMConfig(vocab_size=len(vocab), **lm), train,
-                        out=None, tensorboard=False, device=device)
+                        out=None, tensorboard=False, device=device, threads=threads)
     curve: list[tuple[float, int, float]] = []
     next_t = [curve_every]
 
@@ -110,21 +121,23 @@ def main(argv: list[str] | None = None) -> int:
     tr, va = train_val_split(text, 0.1)
     data = (vocab.encode(tr), vocab.encode(va), vocab)
     device = get_device(args.device)
-    runs = [("course", dict(COURSE_LM), COURSE_TRAIN), ("baseline", dict(BASELINE_LM), BASELINE_TRAIN)]
+    runs = [("course", dict(COURSE_LM), COURSE_TRAIN, "auto"),
+            ("baseline", dict(BASELINE_LM), BASELINE_TRAIN, BASELINE_THREADS)]
     runs += [parse_variant(v) for v in args.variant]
     if args.only:
         keep = set(args.only.split(","))
         runs = [r for r in runs if r[0] in keep]
     results = []
-    for name, lm, train in runs:
+    for name, lm, train, n_threads in runs:
         if not args.json:
-            print(f"# {name}: {lm} {train}", file=sys.stderr, flush=True)
-        results.append(run_one(name, lm, train, data, args.seconds, args.clock, args.curve_every,
+            print(f"# {name}: {lm} {train} threads={n_threads}", file=sys.stderr, flush=True)
+        results.append(run_one(name, lm, train, n_threads, data, args.seconds, args.clock, args.curve_every,
                                args.curve_chars, device, args.progress))
         if not args.json:
             r = results[-1]
             print(f"# {name}: val {r['val_nats_per_char']} after {r['seconds']} s ({r['steps']} steps, "
-                  f"{r['chars_per_second']:.0f} chars/s, wall {r['wall_seconds']} s); curve {r['curve']}",
+                  f"{r['chars_per_second']:.0f} chars/s, wall {r['wall_seconds']} s, threads {r['threads']} "
+                  f"{r.get('steps_per_thread_count', '')}); curve {r['curve']}",
                   file=sys.stderr, flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     by = {r["name"]: r for r in results}
@@ -139,13 +152,13 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(out, indent=1))
         return 0
     print(f"char LM on tinyshakespeare (last 10% held out), {args.seconds:g} s of training each ({args.clock} clock), "
-          f"device {device}, torch threads {threads['torch']}, load average {out['load_average_1min']}")
+          f"device {device}, load average {out['load_average_1min']}")
     print(f"{'configuration':<12} {'model':<18} {'B x T':>8} {'lr':>7} {'params':>8} {'chars/s':>9} "
-          f"{'steps':>6} {'train':>6} {'val':>6}")
+          f"{'steps':>6} {'threads':>7} {'train':>6} {'val':>6}")
     for r in results:
         model = f"{r['model']} {r['layers']}x{r['hidden']} e{r['embedding']}" + (f" d{r['dropout']}" if r['dropout'] else "")
         print(f"{r['name']:<12} {model:<18} {r['batch_size']:>3} x {r['seq_length']:<3} {r['lr']:>7.4f} "
-              f"{r['parameters']:>8d} {r['chars_per_second']:>9.0f} {r['steps']:>6d} "
+              f"{r['parameters']:>8d} {r['chars_per_second']:>9.0f} {r['steps']:>6d} {_threads(r):>7} "
               f"{_f(r['train_nats_per_char']):>6} {_f(r['val_nats_per_char']):>6}")
     print("validation nats/char against training seconds (intermediate points on the first "
           f"{args.curve_chars} held-out characters, the last on all {len(data[1])}):")

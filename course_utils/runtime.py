@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import os
 import random
+import statistics
+from typing import Sequence
 
 import numpy as np
 import torch
 
-__all__ = ["get_device", "limit_threads", "ensure_thread_limits", "thread_settings", "seed_everything", "set_deterministic", "to_tensor", "as_numpy", "DTYPES"]
+__all__ = ["get_device", "limit_threads", "ensure_thread_limits", "thread_settings", "torch_threads_fixed",
+           "ThreadTuner", "seed_everything", "set_deterministic", "to_tensor", "as_numpy", "DTYPES"]
 
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -110,6 +113,123 @@ def thread_settings() -> dict[str, int | None]:
 
     blas = [lib["num_threads"] for lib in threadpool_info() if lib.get("user_api") == "blas"]
     return {"blas": max(blas) if blas else None, "torch": torch.get_num_threads()}
+
+
+def torch_threads_fixed() -> bool:
+    """True when ``COURSE_TORCH_THREADS`` names a thread count (or ``auto``): the user chose; don't tune."""
+    return bool(os.environ.get("COURSE_TORCH_THREADS", "").strip())
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                     # not Linux
+        return os.cpu_count() or 1
+
+
+class ThreadTuner:
+    """Choose torch's CPU thread count by timing the loop that uses it -- and keep choosing.
+
+    Two threads train unit 8's char LM about 1.3x faster than one on a quiet 2-core machine, and
+    about 3x *slower* when another process keeps one core busy (OpenMP's threads wait for each
+    other). No fixed setting is best in both cases, so a trainer measures instead:
+
+    1. probe: run ``settle`` + ``probe`` steps with each candidate count and take the median step time;
+    2. run with the fastest;
+    3. after ``interval`` seconds, probe the others again; a challenger must be 5 % faster to win.
+       Each time the current choice holds, the wait doubles (up to ``max_interval``); a switch
+       resets it, so a load that starts or stops mid-run is followed within seconds.
+
+    On a busy machine the probes cost a few per cent of the run. Usage, around each training step::
+
+        tuner = ThreadTuner()            # candidates: 1 and the number of usable cores
+        ...  t0 = time.perf_counter(); step(); tuner.record(time.perf_counter() - t0)
+        tuner.close()                    # the thread count from before, and a summary
+
+    Changing the count does not change the numbers on the CPUs tested (``tests/test_threads.py``
+    checks that one and two threads train the char LM to bit-identical parameters).
+    """
+
+    def __init__(self, candidates: Sequence[int] | None = None, *, probe: int = 10, settle: int = 2,
+                 interval: float = 5.0, max_interval: float = 80.0, margin: float = 0.05) -> None:
+        cores = _usable_cores()
+        cands = sorted({int(c) for c in (candidates if candidates is not None else (1, cores))})
+        if not cands or cands[0] < 1:
+            raise ValueError(f"candidates must be positive thread counts, got {candidates!r}")
+        if probe < 1 or settle < 0 or not 0 < interval <= max_interval:
+            raise ValueError("need probe >= 1, settle >= 0 and 0 < interval <= max_interval")
+        self.candidates = cands
+        self.probe, self.settle, self.margin = probe, settle, margin
+        self.base_interval, self.max_interval = interval, max_interval
+        self.interval = interval
+        self.original = torch.get_num_threads()
+        self.current = self.original if self.original in cands else cands[-1]
+        self.median: dict[int, float] = {}
+        self.steps: dict[int, int] = {c: 0 for c in cands}
+        self.switches = 0
+        self._pending = [c for c in cands if c != self.current] if len(cands) > 1 else []
+        self._testing = self.current if self._pending else None
+        self._times: list[float] = []
+        self._skip = settle
+        self._since = 0.0
+        self._recent: list[float] = []
+        self._set(self.current)
+
+    @staticmethod
+    def _set(n: int) -> None:
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+
+    @property
+    def threads(self) -> int:
+        """The count in use for the next step."""
+        return torch.get_num_threads()
+
+    def record(self, seconds: float) -> None:
+        """Report the duration of the step just run; may change the thread count for the next one."""
+        n = torch.get_num_threads()
+        self.steps[n] = self.steps.get(n, 0) + 1
+        if self._testing is None:                       # running with the chosen count
+            self._recent = (self._recent + [seconds])[-self.probe:]
+            self._since += seconds
+            if len(self.candidates) > 1 and self._since >= self.interval:
+                self.median[self.current] = statistics.median(self._recent)
+                self._pending = [c for c in self.candidates if c != self.current]
+                self._start_probe(self._pending.pop(0))
+            return
+        if self._skip > 0:                              # the first steps after a switch are not typical
+            self._skip -= 1
+            return
+        self._times.append(seconds)
+        if len(self._times) < self.probe:
+            return
+        self.median[self._testing] = statistics.median(self._times)
+        if self._pending:
+            self._start_probe(self._pending.pop(0))
+            return
+        self._decide()
+
+    def _start_probe(self, n: int) -> None:
+        self._testing, self._times, self._skip = n, [], self.settle
+        self._set(n)
+
+    def _decide(self) -> None:
+        best = min(self.median, key=self.median.get)
+        if best != self.current and self.median[best] < (1 - self.margin) * self.median[self.current]:
+            self.current, self.interval = best, self.base_interval
+            self.switches += 1
+        else:
+            self.interval = min(2 * self.interval, self.max_interval)
+        self._testing, self._since, self._recent = None, 0.0, []
+        self._set(self.current)
+
+    def close(self) -> dict[str, object]:
+        """Restore the thread count from before; return what was chosen and how many steps ran with each."""
+        summary = {"threads": self.current, "steps_per_thread_count": dict(self.steps),
+                   "median_step_seconds": {k: round(v, 5) for k, v in sorted(self.median.items())},
+                   "switches": self.switches}
+        self._set(self.original)
+        return summary
 
 
 def seed_everything(seed: int = 0) -> np.random.Generator:

@@ -489,3 +489,150 @@ def test_unsafe_student_ids_are_refused_before_they_name_files(tmp_path: Path) -
     assert sorted(x.name for x in tmp_path.rglob("*.md")) == ["ok_90_toy.md"]
     assert all(x.parent == reports for x in tmp_path.rglob("*.html"))
     assert [r["student"] for r in Gradebook(gb).rows()] == ["ok"]
+
+
+# ------------------------------------------------------------------ second red-team round
+# Each class below was found by attacking the grader after the first round was fixed.
+
+def test_long_double_answers_are_judged_as_float64(tmp_path: Path) -> None:
+    """1e4000 as a long double is finite, but inf in float64: its error was NaN, and NaN > tol is False."""
+    import numpy as np
+
+    from course_utils.grader.spec import compare_close, rel_error
+    big = np.full((2, 3), np.longdouble("1e4000"))
+    assert not compare_close(big, np.ones((2, 3)))[0]
+    assert not compare_close(np.full(3, np.nan), np.ones(3), tol=1.0)[0]
+    assert rel_error(np.array([np.inf]), np.array([np.inf])) == float("inf")
+    with pytest.raises(wire.WireError, match="dtype"):                    # the strict side refuses it ...
+        _decode_raw_array(big)
+    cells = toy.SOLUTION + ["def add_one(x):\n    import numpy as np\n"
+                            "    return np.full(x.shape, np.longdouble('1e4000'))"]
+    r = grade_notebook(toy.write_lab(tmp_path / "90_toy_lab.ipynb", cells), limits=FAST)
+    assert _statuses(r)["q1"] == "failed" and r.questions[0].score == 0, r.questions[0].message
+
+
+def _decode_raw_array(arr) -> object:
+    """Build a frame holding ``arr`` as the sandbox would without its lenient conversion, then decode it."""
+    import io
+
+    import numpy as np
+    buf = io.BytesIO()
+    np.savez(buf, a0=arr)
+    header = b'{"$nd": "a0"}'
+    return wire.decode(struct.pack(">I", len(header)) + header + buf.getvalue())
+
+
+FORGED_LOADED = '''
+class Forge:
+    import json as _j, io as _io, os as _o, struct as _st, sys as _s, time as _t
+    import numpy as _np
+    _buf = _io.BytesIO()
+    _np.savez(_buf)
+    _h = _j.dumps({"$dict": {"event": "loaded", "errors": []}}).encode()
+    _body = _st.pack(">I", len(_h)) + _h + _buf.getvalue()
+    _o.write(int(_s.argv[2]), _st.pack(">Q", len(_body)) + _body)
+    _t.sleep(10 ** 6)
+'''
+
+
+def test_a_forged_loaded_event_and_a_sandbox_that_stops_reading_cost_one_budget(tmp_path: Path) -> None:
+    """A statement forges "loaded" and sleeps; the next load request (megabytes, beyond the pipe's buffer)
+    is never read. The grader's write used to block forever; it now has the same deadline as everything."""
+    filler = "\n".join(f"c{i} = {i}" for i in range(250)) + "\nBIG = '" + "x" * 2_000_000 + "'"
+    cells = toy.SOLUTION[:1] + [FORGED_LOADED, filler] + toy.SOLUTION[1:]
+    nb = toy.write_lab(tmp_path / "90_toy_lab.ipynb", cells)
+    t0 = time.monotonic()
+    r = grade_notebook(nb, limits=FAST, budget_s=40.0)       # no SandboxError (exit 3): the student's doing
+    elapsed = time.monotonic() - t0
+    assert elapsed < 40.0 + 10.0, f"{elapsed:.1f} s"
+    assert any("Forge" in n for n in r.notes), r.notes
+
+
+def test_answers_too_large_for_the_graders_memory_fail_the_question(tmp_path: Path) -> None:
+    from course_utils.grader.sandbox import MAX_ANSWER_BYTES
+    per_case = MAX_ANSWER_BYTES // 3 + 2_000_000              # each under a frame's limit; the three over the cap
+    cells = toy.SOLUTION + [f"def add_one(x):\n    import numpy as np\n    return np.zeros({per_case // 8})"]
+    r = grade_notebook(toy.write_lab(tmp_path / "90_toy_lab.ipynb", cells), limits=FAST)
+    q1 = r.questions[0]
+    assert q1.score == 0 and "add up to more than" in q1.message, q1.message
+    assert _statuses(r)["q2"] == "passed"
+
+
+def test_statements_sharing_a_line_are_extracted_exactly() -> None:
+    line = "import os;" * 1000 + " #" + "x" * 200_000
+    prog = extract_from_sources([line, "x = 1; y = undefined_name()"])
+    assert sum(len(u.source) for u in prog.units) < 20_000       # not 1000 copies of the 200 kB line
+    assert [u.source for u in prog.units if u.names == ("x",)] == ["x = 1"]   # not its neighbour's call
+
+
+@pytest.mark.skipif(not Path("/usr/bin/keyctl").exists() or os.uname().machine != "x86_64",
+                    reason="needs keyctl (keyutils) on x86_64")
+def test_the_graders_session_keyring_is_out_of_reach(tmp_path: Path) -> None:
+    steal = '''
+def add_one(x):
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    kid = libc.syscall(250, 10, ctypes.c_long(-3), b"user", b"grader_secret", 0)    # KEYCTL_SEARCH @s
+    buf = ctypes.create_string_buffer(100)
+    n = libc.syscall(250, 11, ctypes.c_long(kid), buf, 100)                         # KEYCTL_READ
+    secret = buf.raw[:max(n, 0)].decode(errors="replace")
+    return x + 1.0 if secret == "hunter2" else x
+'''
+    nb = toy.write_lab(tmp_path / "90_toy_lab.ipynb", toy.SOLUTION + [steal])
+    import shlex
+    cmd = shlex.join(toy.course_cmd() + ["grade", str(nb), "--no-record", "--json", "--student", "kr"])
+    p = subprocess.run(["keyctl", "session", "-", "bash", "-c",
+                        f"keyctl add user grader_secret hunter2 @s >/dev/null && {cmd}"],
+                       capture_output=True, text=True, timeout=300)
+    if "keyctl" in p.stderr and p.returncode != 0 and "total" not in p.stdout:
+        pytest.skip(f"no session keyring here: {p.stderr[-200:]}")
+    result = json.loads(p.stdout.splitlines()[-1])
+    q1 = next(q for q in result["questions"] if q["id"] == "q1")
+    assert q1["score"] == 0, q1
+
+
+@pytest.mark.slow
+def test_odd_file_names_and_deep_folders_do_not_stop_the_batch(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    toy.write_lab(subs / "alice" / "90_toy_lab.ipynb", toy.SOLUTION)
+    toy.write_lab(subs / "carol" / "90_toy_lab.ipynb", toy.SOLUTION)
+    bob = os.fsencode(subs / "bob")
+    os.makedirs(bob)
+    with open(bob + b"/x\xff_lab.ipynb", "wb") as f:                       # not UTF-8
+        f.write((subs / "alice" / "90_toy_lab.ipynb").read_bytes())
+    deep = subs / "mallory"
+    deep.mkdir()
+    fd = os.open(deep, os.O_RDONLY)                                     # os.walk recursed into this
+    for _ in range(1100):                                                # (so does os.makedirs)
+        os.mkdir("d", dir_fd=fd)
+        fd, old = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+        os.close(old)
+    os.close(fd)
+    esc = subs / "\x1b[2J\x1b[1;32mgraded\r"
+    esc.mkdir()
+    (esc / "90_toy_lab.ipynb").symlink_to(subs / "alice" / "90_toy_lab.ipynb")
+    newline = subs / "alice\n"
+    toy.write_lab(newline / "90_toy_lab.ipynb", toy.SOLUTION)
+    gb = tmp_path / "gb.sqlite"
+    p = course("grade", str(subs), "--json", "--jobs", "2", "--gradebook", str(gb), "--no-progress")
+    assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr[-2000:]
+    assert "\x1b" not in p.stdout + p.stderr and "\r" not in p.stdout + p.stderr
+    assert sorted(r["student"] for r in Gradebook(gb).rows()) == ["alice", "carol"]
+    assert "not valid UTF-8" in p.stderr and "folders deep" in p.stderr and "not allowed" in p.stderr
+    _remove_deep(deep, 1100)
+
+
+def _remove_deep(top: Path, depth: int) -> None:
+    """Remove top/d/d/.../d without recursion (shutil.rmtree, and so pytest's clean-up, would recurse)."""
+    for n in range(depth, 0, -1):
+        os.rmdir(os.path.join(str(top), *["d"] * n))
+
+
+def test_invisible_characters_and_trailing_newlines_are_refused_or_removed() -> None:
+    from course_utils.grader.safety import StudentIdError
+    for sid in ("alice\n", "alice\r", "al ice"):
+        with pytest.raises(StudentIdError):
+            check_student_id(sid)
+    fake = "\u3164" * 75 + "q1 2/2 passed" + "\u2800\u034f\ufe0f\u17b4\u115f\uffa0"
+    assert clean_text(fake) == "q1 2/2 passed"

@@ -55,6 +55,21 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
                    help="what --seconds counts: wall time or this process's CPU time")
     g.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
     g.add_argument("--no-tensorboard", action="store_true", help="write no TensorBoard event files")
+    g.add_argument("--threads", type=_threads_arg, default="auto", metavar="N|auto",
+                   help="CPU threads for torch (default auto: one thread and all cores are timed as training "
+                        "runs and the faster is kept; COURSE_TORCH_THREADS=N fixes it too)")
+
+
+def _threads_arg(raw: str) -> int | str:
+    if raw == "auto":
+        return raw
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"give a number of threads (1, 2, ...) or 'auto', not {raw!r}")
+    return n
 
 
 def _fail(cmd: str, exc: Exception) -> int:
@@ -121,6 +136,7 @@ def train_command(args: argparse.Namespace) -> int:
                 raise CheckpointError(f"{out} was trained on the {cfg['meta']['corpus']!r} corpus, not {args.corpus!r}; "
                                       f"add --corpus {cfg['meta']['corpus']}")
             trainer = LMTrainer.resume(out, train_ids, val_ids, vocab, tensorboard=not args.no_tensorboard,
+                                       threads=getattr(args, "threads", "auto"),
                                        device=args.device)
             print(f"resuming {out} at step {trainer.progress.step} (epoch {trainer.progress.epoch})", file=info)
         else:
@@ -133,6 +149,7 @@ def train_command(args: argparse.Namespace) -> int:
                 _clear_run(out)
             lm, tr = configs_from(model, len(vocab), **given)
             trainer = LMTrainer(train_ids, val_ids, vocab, lm, tr, out=out, tensorboard=not args.no_tensorboard,
+                                threads=getattr(args, "threads", "auto"),
                                 device=args.device, meta={"corpus": args.corpus, "max_chars": args.max_chars,
                                                           "val_fraction": args.val_fraction})
         if trainer.tensorboard:

@@ -49,7 +49,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ..data.text import CharVocab
-from ..runtime import ensure_thread_limits, get_device
+from ..runtime import ThreadTuner, ensure_thread_limits, get_device, torch_threads_fixed
 from .checkpoint import CheckpointError, _vocab_difference
 from .lm import CharLM, LMConfig, State, detach_state, evaluate, sample_ids
 
@@ -264,12 +264,20 @@ class LMTrainer:
     - train: a :class:`TrainConfig`; out: the run folder (checkpoints and event files), or None
     - tensorboard: write event files into ``out``; device: where to compute (default :func:`get_device`)
     - meta: extra JSON-able facts stored in config.json (e.g. the corpus name)
+    - threads: CPU threads for torch while training: a number, or ``"auto"`` (default): a
+      :class:`~course_utils.runtime.ThreadTuner` times one thread against all cores as training runs and
+      keeps the faster (unless ``COURSE_TORCH_THREADS`` fixes the count). Not stored: a resumed run on
+      another machine chooses afresh, and the count does not change the numbers computed.
     """
 
     def __init__(self, train_ids: np.ndarray, val_ids: np.ndarray, vocab: CharVocab, model: LMConfig,
                  train: TrainConfig = COURSE_TRAIN, *, out: str | Path | None = None, tensorboard: bool = True,
-                 device: str | torch.device | None = None, meta: dict[str, Any] | None = None) -> None:
+                 device: str | torch.device | None = None, meta: dict[str, Any] | None = None,
+                 threads: int | str = "auto") -> None:
         ensure_thread_limits()
+        if not (threads == "auto" or (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1)):
+            raise ValueError(f"threads must be a positive number or 'auto', got {threads!r}")
+        self.threads = threads
         if model.vocab_size != len(vocab):
             raise ValueError(f"the model has {model.vocab_size} characters but the vocabulary {len(vocab)}")
         self.device = get_device(device)
@@ -340,7 +348,7 @@ class LMTrainer:
     @classmethod
     def resume(cls, directory: str | Path, train_ids: np.ndarray, val_ids: np.ndarray, vocab: CharVocab, *,
                model: LMConfig | None = None, train: TrainConfig | None = None, tensorboard: bool = True,
-               device: str | torch.device | None = None) -> "LMTrainer":
+               device: str | torch.device | None = None, threads: int | str = "auto") -> "LMTrainer":
         """Continue the run saved in ``directory`` on the same data, exactly where it stopped.
 
         ``model`` / ``train``, when given, must equal the checkpoint's settings (a resumed run keeps
@@ -366,7 +374,7 @@ class LMTrainer:
                                   f"length: {cfg.get('train_chars')} training characters then, {len(train_ids)} now); "
                                   "resume with the same corpus and --max-chars / --val-fraction")
         self = cls(train_ids, val_ids, vocab, lm_config, stored_train, out=directory, tensorboard=tensorboard,
-                   device=device, meta=cfg.get("meta"))
+                   device=device, meta=cfg.get("meta"), threads=threads)
         self.model.load_state_dict(ckpt.model.state_dict())
         self.model.train()
         try:
@@ -466,64 +474,79 @@ class LMTrainer:
         def done() -> bool:
             return (iters is not None and pr.step >= iters) or (seconds is not None and pr.seconds >= seconds)
 
+        tuner, fixed_before = None, torch.get_num_threads()
+        if self.device.type == "cpu":
+            if self.threads == "auto" and not torch_threads_fixed():
+                tuner = ThreadTuner()
+            elif isinstance(self.threads, int):
+                torch.set_num_threads(self.threads)
+        self.thread_report: dict[str, Any] = {"threads": torch.get_num_threads(), "tuned": tuner is not None}
         bar = tqdm(total=iters, initial=min(pr.step, iters or pr.step), disable=not progress,
                    desc=f"{self.lm_config.cell} {self.lm_config.layers}x{self.lm_config.hidden}", unit="step",
                    leave=True, mininterval=0.5)
-        with self._stop.installed(), bar:
-            while not done():
-                t0 = now()
-                if pr.position + T + 1 > S:          # the shards are used up: a new epoch
-                    pr.epoch += 1
-                    pr.position = 0
-                    self.state = None
-                lr = self.learning_rate(pr.epoch, pr.step, fraction())
-                for g in self.optimizer.param_groups:
-                    g["lr"] = lr
-                x = self.grid[:, pr.position: pr.position + T]
-                y = self.grid[:, pr.position + 1: pr.position + T + 1]
-                with self._autocast():
-                    logits, state = model(x, self.state)
-                    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1))
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if c.clip > 0:
-                    norm = float(torch.nn.utils.clip_grad_norm_(params, c.clip))
-                else:
-                    norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
-                self.optimizer.step()
-                self.state = detach_state(state)
-                lv = loss.item()
-                if not math.isfinite(lv):
-                    raise FloatingPointError(f"the loss became {lv} at step {pr.step}: lower the learning rate")
-                pr.step += 1
-                pr.position += T
-                pr.chars += B * T
-                pr.seconds += now() - t0
-                loss_sum, loss_n, last_norm = loss_sum + lv, loss_n + 1, norm
-                bar.update(1)
-                stop = self._stop.requested
-                if c.log_every and pr.step % c.log_every == 0:
-                    metrics = {"train_loss": loss_sum / loss_n, "lr": lr, "grad_norm": last_norm}
-                    loss_sum, loss_n = 0.0, 0
-                    self.history.train.append((pr.step, round(pr.seconds, 3), metrics["train_loss"]))
-                    self.history.lr.append((pr.step, lr))
-                    self.history.grad_norm.append((pr.step, norm))
-                    if c.eval_every and pr.step % c.eval_every == 0:
-                        metrics["val"] = self.evaluate(c.eval_chars)
-                        self.history.val.append((pr.step, round(pr.seconds, 3), metrics["val"]))
-                    self._log(metrics)
-                    bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", refresh=False)
-                    if callback is not None and callback(pr.step, metrics):
-                        stop = True
-                if lg is not None and c.histogram_every and pr.step % c.histogram_every == 0:
-                    lg.histograms(model, pr.step)
-                if lg is not None and c.sample_every and pr.step % c.sample_every == 0:
-                    lg.text("samples", "    " + self.sample(c.sample_length).replace("\n", "\n    "), pr.step)
-                if self.out is not None and c.checkpoint_every and pr.step % c.checkpoint_every == 0:
-                    self.save()
-                if stop or self._stop.requested:
-                    stop_reason = "interrupted" if self._stop.requested else "callback"
-                    break
+        try:
+            with self._stop.installed(), bar:
+                while not done():
+                    t0, w0 = now(), time.perf_counter()
+                    if pr.position + T + 1 > S:          # the shards are used up: a new epoch
+                        pr.epoch += 1
+                        pr.position = 0
+                        self.state = None
+                    lr = self.learning_rate(pr.epoch, pr.step, fraction())
+                    for g in self.optimizer.param_groups:
+                        g["lr"] = lr
+                    x = self.grid[:, pr.position: pr.position + T]
+                    y = self.grid[:, pr.position + 1: pr.position + T + 1]
+                    with self._autocast():
+                        logits, state = model(x, self.state)
+                        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1))
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if c.clip > 0:
+                        norm = float(torch.nn.utils.clip_grad_norm_(params, c.clip))
+                    else:
+                        norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
+                    self.optimizer.step()
+                    self.state = detach_state(state)
+                    lv = loss.item()
+                    if not math.isfinite(lv):
+                        raise FloatingPointError(f"the loss became {lv} at step {pr.step}: lower the learning rate")
+                    pr.step += 1
+                    pr.position += T
+                    pr.chars += B * T
+                    pr.seconds += now() - t0
+                    if tuner is not None:
+                        tuner.record(time.perf_counter() - w0)
+                    loss_sum, loss_n, last_norm = loss_sum + lv, loss_n + 1, norm
+                    bar.update(1)
+                    stop = self._stop.requested
+                    if c.log_every and pr.step % c.log_every == 0:
+                        metrics = {"train_loss": loss_sum / loss_n, "lr": lr, "grad_norm": last_norm}
+                        loss_sum, loss_n = 0.0, 0
+                        self.history.train.append((pr.step, round(pr.seconds, 3), metrics["train_loss"]))
+                        self.history.lr.append((pr.step, lr))
+                        self.history.grad_norm.append((pr.step, norm))
+                        if c.eval_every and pr.step % c.eval_every == 0:
+                            metrics["val"] = self.evaluate(c.eval_chars)
+                            self.history.val.append((pr.step, round(pr.seconds, 3), metrics["val"]))
+                        self._log(metrics)
+                        bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", refresh=False)
+                        if callback is not None and callback(pr.step, metrics):
+                            stop = True
+                    if lg is not None and c.histogram_every and pr.step % c.histogram_every == 0:
+                        lg.histograms(model, pr.step)
+                    if lg is not None and c.sample_every and pr.step % c.sample_every == 0:
+                        lg.text("samples", "    " + self.sample(c.sample_length).replace("\n", "\n    "), pr.step)
+                    if self.out is not None and c.checkpoint_every and pr.step % c.checkpoint_every == 0:
+                        self.save()
+                    if stop or self._stop.requested:
+                        stop_reason = "interrupted" if self._stop.requested else "callback"
+                        break
+        finally:
+            if tuner is not None:
+                self.thread_report.update(tuner.close())
+            elif isinstance(self.threads, int):
+                torch.set_num_threads(fixed_before)
         run_chars, run_secs = pr.chars - start_chars, pr.seconds - start_secs
         val = float("nan")
         if final_eval:
@@ -565,7 +588,8 @@ class LMTrainer:
                 "train_nats_per_char": round(float(np.mean(recent)), 4) if recent else None,
                 "val_nats_per_char": round(val, 4) if math.isfinite(val) else None,
                 "train_chars": int(len(self.train_ids)), "val_chars": int(len(self.val_ids)),
-                "device": str(self.device), "threads": torch.get_num_threads(), "stopped": stop_reason,
+                "device": str(self.device), "stopped": stop_reason,
+                **getattr(self, "thread_report", {"threads": torch.get_num_threads()}),
                 "checkpoint": str(self.out) if self.out is not None else None,
                 "tensorboard": str(self.out) if self.tensorboard else None, **self.meta}
 

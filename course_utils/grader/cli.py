@@ -38,6 +38,25 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+MAX_DEPTH = 4            # folders below a folder given to `course grade` that are searched
+MAX_ENTRIES = 100_000    # files and folders looked at in one folder given to `course grade`
+
+
+def _shown(path: Path | str) -> str:
+    """A path as inert text for the terminal and reports (a file name can hold escapes and newlines)."""
+    from .safety import clean_text
+    return clean_text(os.fsdecode(path) if not isinstance(path, str) else path, 300, numbers=False)
+
+
+def _utf8_name(path: Path) -> bool:
+    """False for a name with bytes that are not UTF-8 (Python holds them as surrogates)."""
+    try:
+        str(path).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def collect(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
     """Expand files and folders into ``(notebook, student id)`` pairs and ``(path, why refused)`` pairs.
 
@@ -48,7 +67,7 @@ def collect(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[tuple[Path,
     Symbolic links (to files or folders) are refused, never followed; so are ids that could not
     safely name a report file. ``.ipynb_checkpoints`` folders are ignored.
     """
-    from .safety import STUDENT_ID_RULE, StudentIdError, check_student_id
+    from .safety import STUDENT_ID_RULE, StudentIdError, check_student_id, clean_text
     from .student import student_id
     found: list[tuple[Path, str]] = []
     refused: list[tuple[Path, str]] = []
@@ -57,34 +76,62 @@ def collect(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[tuple[Path,
         try:
             found.append((nb, check_student_id(sid)))
         except StudentIdError:
-            refused.append((nb, f"{nb}: the student id {sid!r} taken from its name is not allowed "
-                                f"({STUDENT_ID_RULE}); rename it or grade it with --student"))
+            refused.append((nb, f"{_shown(nb)}: the student id {ascii(sid)[:80]} taken from its "
+                                f"name is not allowed ({STUDENT_ID_RULE}); rename it or grade it with --student"))
+
+    def link(path: Path, what: str) -> None:
+        refused.append((path, f"{_shown(path)}: is a symbolic link{what}; submissions must be regular files and "
+                              "folders (a link is not graded as its target)"))
 
     for p in paths:
+        if not _utf8_name(p):
+            refused.append((p, f"{_shown(p)}: its name is not valid UTF-8 text; rename it"))
+            continue
         if p.is_symlink():
-            refused.append((p, f"{p}: is a symbolic link; submissions must be regular files and folders "
-                               "(a link is not graded as its target)"))
+            link(p, "")
             continue
         if not p.is_dir():
             found.append((p, student_id(p)))   # the id submit() would use; checked before grading
             continue
-        for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
-            here = Path(dirpath)
-            for d in sorted(dirnames):
-                if (here / d).is_symlink():
-                    refused.append((here / d, f"{here / d}: is a symbolic link to a folder; submissions must be "
-                                              "regular files and folders (a link is not followed)"))
-            dirnames[:] = sorted(d for d in dirnames if d != ".ipynb_checkpoints" and not (here / d).is_symlink())
-            for f in sorted(filenames):
-                if not f.endswith(".ipynb"):
+        # breadth-first, without recursion, at most MAX_DEPTH folders deep and MAX_ENTRIES entries in all
+        queue: list[tuple[Path, int]] = [(p, 0)]
+        seen = 0
+        while queue:
+            here, depth = queue.pop(0)
+            try:
+                with os.scandir(here) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                refused.append((here, f"{_shown(here)}: cannot be read ({clean_text(exc.strerror, 80)})"))
+                continue
+            seen += len(entries)
+            if seen > MAX_ENTRIES:
+                refused.append((here, f"{_shown(p)}: more than {MAX_ENTRIES:,} files and folders; the rest was not "
+                                      "searched (grade a smaller folder)"))
+                break
+            for e in entries:
+                path = here / e.name
+                if not _utf8_name(path):
+                    if e.name.endswith(".ipynb") or e.is_dir(follow_symlinks=False):
+                        refused.append((path, f"{_shown(path)}: its name is not valid UTF-8 text; rename it"))
                     continue
-                nb = here / f
-                rel = nb.relative_to(p)
-                if nb.is_symlink():
-                    refused.append((nb, f"{nb}: is a symbolic link; submissions must be regular files "
-                                        "(a link is not graded as its target)"))
+                if e.is_symlink():
+                    if e.name.endswith(".ipynb"):
+                        link(path, "")
+                    elif e.name != ".ipynb_checkpoints" and e.is_dir(follow_symlinks=True):
+                        link(path, " to a folder")
                     continue
-                add(nb, rel.parts[0] if len(rel.parts) > 1 else nb.stem)
+                if e.is_dir(follow_symlinks=False):
+                    if e.name == ".ipynb_checkpoints":
+                        continue
+                    if depth + 1 > MAX_DEPTH:
+                        refused.append((path, f"{_shown(path)}: nested more than {MAX_DEPTH} folders deep; "
+                                              "not searched"))
+                        continue
+                    queue.append((path, depth + 1))
+                elif e.name.endswith(".ipynb"):
+                    rel = path.relative_to(p)
+                    add(path, rel.parts[0] if len(rel.parts) > 1 else path.stem)
     found.sort(key=lambda t: str(t[0]))
     return found, refused
 
@@ -191,7 +238,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         status = 2
         print(f"course grade: {why}", file=sys.stderr)
         if args.json:
-            print(json.dumps({"path": str(path), "error": why}), flush=True)
+            print(json.dumps({"path": _shown(path), "error": why}), flush=True)
     gb_path = Path(args.gradebook) if args.gradebook else default_gradebook_path()
     gradebook = None if args.no_record else Gradebook(gb_path)
     private = (str(gb_path.resolve().parent), *(str(p.resolve()) for p in args.paths if p.is_dir()))
@@ -202,9 +249,9 @@ def _cmd_grade(args: argparse.Namespace) -> int:
             check_student_id(student)
         except StudentIdError as exc:
             status = 2
-            print(f"course grade: {p}: {exc}; grade it with --student ID", file=sys.stderr)
+            print(f"course grade: {_shown(p)}: {exc}; grade it with --student ID", file=sys.stderr)
             if args.json:
-                print(json.dumps({"path": str(p), "error": str(exc)}), flush=True)
+                print(json.dumps({"path": _shown(p), "error": str(exc)}), flush=True)
             continue
         if gradebook is not None and not args.force and args.seed is None:
             try:
@@ -213,9 +260,9 @@ def _cmd_grade(args: argparse.Namespace) -> int:
                 sha = None
             row = gradebook.latest(student, sha) if sha else None
             if row is not None:
-                msg = (f"{student}: {p} is unchanged since attempt {row['id']} ({row['total']:g}/{row['max']:g}, "
+                msg = (f"{student}: {_shown(p)} is unchanged since attempt {row['id']} ({row['total']:g}/{row['max']:g}, "
                        f"{row['finished_at']}); not graded again (--force re-grades)")
-                print(json.dumps({"path": str(p), "student": student, "skipped": "unchanged", "attempt": row["id"],
+                print(json.dumps({"path": _shown(p), "student": student, "skipped": "unchanged", "attempt": row["id"],
                                   "lab": row["lab"], "total": row["total"], "max": row["max"]})
                       if args.json else msg, flush=True)
                 continue
@@ -240,21 +287,31 @@ def _emit(outcomes: Any, args: argparse.Namespace, gradebook: Any, progress: _Pr
             msg = clean_text(out.get("fatal") or out.get("error"), 2000, numbers=False)
             progress.write(f"course grade: {msg}", file=sys.stderr)
             if args.json:
-                progress.write(json.dumps({"path": job[0], "student": job[1], "error": msg}))
+                progress.write(json.dumps({"path": _shown(job[0]), "student": job[1], "error": msg}))
             progress.step("refused")
             continue
-        result = result_from_json(out["result"])
-        if gradebook is not None:
-            gradebook.record(result)
-        if args.report_dir:
-            d = Path(args.report_dir).resolve()
-            d.mkdir(parents=True, exist_ok=True)
-            stem = f"{result.student}_{result.lab}"
-            for suffix, render in ((".md", to_markdown), (".html", to_html)):
-                target = (d / f"{stem}{suffix}").resolve()
-                if target.parent != d:   # ids are checked already; this is a second lock
-                    raise ValueError(f"refusing to write a report outside {d}: {target}")
-                target.write_text(render(result), encoding="utf-8")
+        try:               # one file's recording or report can fail (disk full, odd names): the batch goes on
+            result = result_from_json(out["result"])
+            if gradebook is not None:
+                gradebook.record(result)
+            if args.report_dir:
+                d = Path(args.report_dir).resolve()
+                d.mkdir(parents=True, exist_ok=True)
+                stem = f"{result.student}_{result.lab}"
+                for suffix, render in ((".md", to_markdown), (".html", to_html)):
+                    target = (d / f"{stem}{suffix}").resolve()
+                    if target.parent != d:   # ids are checked already; this is a second lock
+                        raise ValueError(f"refusing to write a report outside {d}: {target}")
+                    target.write_text(render(result), encoding="utf-8")
+        except Exception as exc:  # noqa: BLE001
+            status = max(status, 2)
+            msg = clean_text(f"{_shown(job[0])}: graded, but recording or reporting it failed: "
+                             f"{type(exc).__name__}: {exc}", 2000, numbers=False)
+            progress.write(f"course grade: {msg}", file=sys.stderr)
+            if args.json:
+                progress.write(json.dumps({"path": _shown(job[0]), "student": job[1], "error": msg}))
+            progress.step("failed")
+            continue
         progress.write(json.dumps(result.to_json()) if args.json else to_text(result))
         progress.step(f"{result.student} {result.total:g}/{result.max:g}")
     return status

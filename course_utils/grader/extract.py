@@ -165,8 +165,7 @@ def extract_from_sources(sources: list[str], time_limit_s: float | None = None) 
             if found is None:
                 continue
             kind, names = found
-            start = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
-            src = "\n".join(lines[start - 1:stmt.end_lineno])
+            start, src = _statement_source(lines, stmt)
             mentions = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
             mentions.update(a for n in ast.walk(stmt) if isinstance(n, ast.Global) for a in n.names)
             candidates.append(Unit(cell=i, line=start, kind=kind, names=names, source=src,
@@ -181,6 +180,27 @@ def extract_from_sources(sources: list[str], time_limit_s: float | None = None) 
         keep.append(unit)
     program.units = keep[::-1]
     return program
+
+
+def _statement_source(lines: list[str], stmt: ast.stmt) -> tuple[int, str]:
+    """The first line and the exact text of one top-level statement, decorators included.
+
+    Exact, not whole lines: in ``import a; import b`` (or ``x = 1; f()``) each statement is only
+    itself, so a unit never runs its neighbours' code and the units together are no larger than the cell.
+    (ast's column offsets count UTF-8 bytes.)
+    """
+    decorators = getattr(stmt, "decorator_list", [])
+    first = min([stmt] + decorators, key=lambda n: (n.lineno, n.col_offset))
+    start_line = first.lineno
+    start_col = first.col_offset - 1 if first is not stmt else stmt.col_offset   # a decorator's "@"
+    end_line, end_col = stmt.end_lineno or stmt.lineno, stmt.end_col_offset
+    chunk = [ln.encode("utf-8") for ln in lines[start_line - 1:end_line]]
+    if not chunk:
+        return start_line, ""
+    if end_col is not None:
+        chunk[-1] = chunk[-1][:end_col]
+    chunk[0] = chunk[0][max(start_col, 0):]
+    return start_line, "\n".join(c.decode("utf-8", "replace") for c in chunk)
 
 
 def extract_program(nb: Any, time_limit_s: float | None = None) -> Program:

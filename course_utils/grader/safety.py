@@ -24,14 +24,21 @@ WITHHELD = "(message withheld: it may contain hidden test values)"
 _ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 _LONG_NUMBER = re.compile(r"\d\.\d{3,}|\d{6,}")
 _WS = re.compile(r"\s+")
-_STUDENT_ID = re.compile(r"^[A-Za-z0-9_@+][A-Za-z0-9_.@+-]{0,99}$")
+_STUDENT_ID = re.compile(r"[A-Za-z0-9_@+][A-Za-z0-9_.@+-]{0,99}")    # used with fullmatch (no "$" before a "\n")
 STUDENT_ID_RULE = ("1-100 characters: letters, digits and _ . @ + - (not starting with . or -), "
                    "so that it can name a report file")
 
 
+# Unicode's Default_Ignorable_Code_Point characters that are not format (Cf) characters -- fillers,
+# variation selectors, invisible combining marks -- and the blank braille pattern: all render as nothing
+# (or blank) and could pad a line so that a fake one seems to start.
+_INVISIBLE = {0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x2800, 0x3164, 0xFFA0, *range(0x180B, 0x1810),
+              *range(0xFE00, 0xFE10), *range(0xE0000, 0xE1000)}
+
+
 def _visible(ch: str) -> bool:
     cat = unicodedata.category(ch)
-    return not (cat in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
+    return not (cat in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp") or ord(ch) in _INVISIBLE)
 
 
 def clean_text(text: object, limit: int = 300, *, numbers: bool = True) -> str:
@@ -72,7 +79,7 @@ class StudentIdError(ValueError):
 
 def check_student_id(student: str) -> str:
     """Return ``student`` if it is a safe id (see :data:`STUDENT_ID_RULE`), else raise :class:`StudentIdError`."""
-    if type(student) is not str or not _STUDENT_ID.match(student) or student in (".", ".."):
+    if type(student) is not str or not _STUDENT_ID.fullmatch(student) or student in (".", ".."):
         shown = clean_text(student, 60, numbers=False)
         raise StudentIdError(f"student id {shown!r} is not allowed: use {STUDENT_ID_RULE}")
     return student

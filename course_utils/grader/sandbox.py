@@ -56,7 +56,24 @@ _MAIN = Path(__file__).with_name("sandbox_main.py")
 _WIRE = Path(__file__).with_name("wire.py")
 _UNSHARE_NS = ["--pid", "--fork", "--kill-child", "--mount-proc", "--net"]
 MODES = ("bwrap", "root-ns", "user-ns", "plain")
-_LOAD_BATCH = 200          # definitions per load request (keeps every message far below wire limits)
+_LOAD_BATCH = 200          # definitions per load request ...
+_LOAD_BATCH_BYTES = 4 * 1024 * 1024   # ... and source bytes (keeps every message far below the wire limits)
+
+
+def _batches(indices: list[int], sizes: list[int]) -> Iterable[list[int]]:
+    """Cut ``indices`` into load requests of at most _LOAD_BATCH units and _LOAD_BATCH_BYTES of source
+    (a unit larger than that goes alone: the extractor already bounds each unit)."""
+    batch: list[int] = []
+    total = 0
+    for i, n in zip(indices, sizes):
+        if batch and (len(batch) >= _LOAD_BATCH or total + n > _LOAD_BATCH_BYTES):
+            yield batch
+            batch, total = [], 0
+        batch.append(i)
+        total += n
+    if batch:
+        yield batch
+MAX_ANSWER_BYTES = 128 * 1024 * 1024   # all the answers to one question, as received (each frame: wire's limit)
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime")
 _HIDDEN_SYSTEM = ("/usr/local", "/usr/src")
 
@@ -270,6 +287,7 @@ class Sandbox:
         self.load_error_units: list[int | None] = []   # per message: the unit that raised, None for the others
         self.notes: list[str] = []
         self.restarts = 0
+        self.received_bytes = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._inner_pid: int | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -318,6 +336,7 @@ class Sandbox:
             os.close(ans_w)
             log.close()
         self._fd_req, self._fd_ans = req_w, ans_r
+        os.set_blocking(req_w, False)      # every write has a deadline: a sandbox that stops reading can't stall us
         self._inner_pid = None
         package = Path(__file__).resolve().parents[1]
         config = {"mode": self.mode, "torch": self.uses_torch, "uid": fresh_uid(),
@@ -331,8 +350,9 @@ class Sandbox:
                              "nproc": self.limits.nproc, "tmpfs_bytes": self.limits.tmpfs_bytes}}
         try:
             body = json.dumps(config).encode()
-            os.write(self._fd_req, len(body).to_bytes(8, "big") + body)
-            ready = self._receive(self._until(self.limits.start_timeout_s))
+            start_deadline = self._until(self.limits.start_timeout_s)
+            wire.write_frame(self._fd_req, body, deadline=start_deadline)
+            ready = self._receive(start_deadline)
         except TimeoutError:
             if self.remaining() <= 0:
                 self.close()
@@ -382,13 +402,15 @@ class Sandbox:
             return ""
 
     def _receive(self, deadline: float) -> dict[str, Any]:
-        msg = wire.decode(wire.read_frame(self._fd_ans, deadline=deadline))
+        frame = wire.read_frame(self._fd_ans, deadline=deadline)
+        self.received_bytes += len(frame)
+        msg = wire.decode(frame)
         if type(msg) is not dict or type(msg.get("event")) is not str:
             raise wire.WireError("the sandbox sent something that is not an event")
         return msg
 
-    def _send(self, msg: dict[str, Any]) -> None:
-        wire.write_frame(self._fd_req, wire.encode(msg))
+    def _send(self, msg: dict[str, Any], deadline: float) -> None:
+        wire.write_frame(self._fd_req, wire.encode(msg), deadline=deadline)
 
     def _death_reason(self) -> str:
         proc = self._proc
@@ -463,17 +485,17 @@ class Sandbox:
             self._start()
             deadline = self._until(self.limits.load_timeout_s)
             todo = [i for i in range(len(self.program.units)) if i not in self.skip]
-            current: int | None = None
+            current: int | None = None      # the statement running now (None between batches)
+            last: int | None = None         # the last one announced (kept when a forged "loaded" resets current)
             try:
-                for b in range(0, len(todo), _LOAD_BATCH):
-                    batch = todo[b:b + _LOAD_BATCH]
-                    units = self.program.to_plain()
-                    self._send({"op": "load", "units": [dict(units[i], index=i) for i in batch]})
+                units = self.program.to_plain()
+                for batch in _batches(todo, [len(units[i]["source"]) for i in todo]):
+                    self._send({"op": "load", "units": [dict(units[i], index=i) for i in batch]}, deadline)
                     expected = set(batch)
                     while True:
                         msg = self._receive(deadline)
                         if msg["event"] == "unit" and msg.get("index") in expected:
-                            current = msg["index"]
+                            current = last = msg["index"]
                         elif msg["event"] == "loaded" and type(msg.get("errors")) is list:
                             for err in msg["errors"][:_LOAD_BATCH]:
                                 if type(err) is dict and err.get("index") in expected:
@@ -493,10 +515,13 @@ class Sandbox:
                 if current is None:
                     if timed_out and self.remaining() <= 0:
                         raise BudgetExhausted(self._budget_message(), []) from None
-                    if timed_out:  # between statements: nothing to pin it on; skip what is left
-                        current = next((i for i in todo if i not in self.skip), None)
+                    # between statements (or after a forged "loaded"): pin it on the last statement that
+                    # started, else on the first not yet skipped -- each restart skips one more, so the
+                    # submission's budget bounds the whole loop, and no student can make this a machine failure
+                    current = last if last is not None and last not in self.skip else \
+                        next((i for i in todo if i not in self.skip), None)
                     if current is None:
-                        raise SandboxError(f"the sandbox failed while loading the notebook: {reason}") from None
+                        raise QuestionAborted(f"loading the notebook's definitions failed: {reason}", []) from None
                 self.skip.add(current)
                 self.restarts += 1
                 self.load_errors.append(f"{self._where(current)}: running this definition {reason}; it was skipped")
@@ -525,17 +550,21 @@ class Sandbox:
             raise BudgetExhausted(self._budget_message(), answers)
         budget_bound = self.remaining() < timeout_s
         deadline = self._until(timeout_s)
+        self.received_bytes = 0
         try:
             self._send({"op": "call", "cases": [
                 {"func": c.func, "kwargs": c.kwargs, "seed": c.seed, "returns_kwargs": list(c.returns_kwargs),
                  "provide": [[name, source] for name, source in c.provide]}
-                for c in cases]})
+                for c in cases]}, deadline)
             while True:
                 msg = self._receive(deadline)
                 if msg["event"] == "done":
                     break
                 if msg["event"] != "result" or msg.get("index") != len(answers) or type(msg.get("ok")) is not bool:
                     raise wire.WireError("answers arrived out of order")
+                if self.received_bytes > MAX_ANSWER_BYTES:     # the grader keeps every answer until it judges
+                    raise wire.WireError(f"the answers to this question add up to more than "
+                                         f"{MAX_ANSWER_BYTES >> 20} MB")
                 if msg["ok"]:
                     after = msg.get("after", {})
                     answers.append(CaseAnswer(True, value=msg.get("value"), after=after if type(after) is dict else {}))

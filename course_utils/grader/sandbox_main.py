@@ -177,9 +177,29 @@ def _drop_privileges(uid, workdir, notes):
     notes.append(f"runs as uid {uid} (no capabilities)")
 
 
+_KEYCTL_SYSCALL = {"x86_64": 250, "aarch64": 219, "i686": 288, "armv7l": 311, "ppc64le": 280, "s390x": 280}
+KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def _leave_keyrings(notes):
+    """Join a new, empty session keyring: the grading user's kernel keys (its login session keyring, which
+    namespaces do not isolate) are out of reach, and nothing put there outlives this process."""
+    nr = _KEYCTL_SYSCALL.get(os.uname().machine)
+    if nr is None:
+        notes.append("kernel keyrings: not isolated on this architecture")
+        return
+    if _libc.syscall(ctypes.c_long(nr), ctypes.c_long(KEYCTL_JOIN_SESSION_KEYRING), None) < 0:
+        err = ctypes.get_errno()
+        # ENOSYS / EPERM: keyctl is unavailable (e.g. a container's seccomp filter), so no keyring is reachable
+        notes.append(f"kernel keyrings: keyctl unavailable ({os.strerror(err)})")
+    else:
+        notes.append("private session keyring")
+
+
 def _isolate(cfg, notes):
     """Namespaces, privileges and rlimits; returns True when the uid drop is still to be done."""
     mode = cfg["mode"]
+    _leave_keyrings(notes)
     if mode in ("root-ns", "user-ns"):
         _new_root(cfg, notes)
         os.makedirs(WORKDIR, mode=0o700)

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import math
+
 import numpy as np
 
 __all__ = ["Case", "Question", "LabSpec", "CheckFailed", "rel_error", "compare_close", "expect_close"]
@@ -55,7 +57,9 @@ def rel_error(x: Any, y: Any) -> float:
     y = np.asarray(y, dtype=np.float64)
     if x.size == 0 and y.size == 0:
         return 0.0
-    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+    with np.errstate(all="ignore"):
+        err = float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+    return err if math.isfinite(err) else math.inf     # NaN or inf anywhere is as wrong as can be
 
 
 def _describe(v: Any) -> str:
@@ -97,15 +101,17 @@ def compare_close(got: Any, expected: Any, tol: float = 1e-6, path: str = "outpu
     e = np.asarray(expected)
     if g.shape != e.shape:
         return False, f"{path}: expected shape {e.shape}, got shape {g.shape}"
-    if g.dtype.kind not in "biuf":
+    if g.dtype.kind not in "biuf" or g.dtype.itemsize > 8:
         return False, f"{path}: expected numbers, got dtype {g.dtype}"
-    if not np.all(np.isfinite(g)):
+    with np.errstate(all="ignore"):
+        finite = bool(np.all(np.isfinite(g.astype(np.float64))))   # as the error below sees it (no long double)
+    if not finite:
         return False, f"{path}: contains NaN or inf"
     err = rel_error(g, e)
-    if err > tol and tol == 0 and e.dtype.kind in "biu":   # exact integers (ids, indices, counts): say how many differ
+    if not err <= tol and tol == 0 and e.dtype.kind in "biu":   # exact integers (ids, indices, counts): say how many differ
         wrong = int(np.count_nonzero(g != e))
         return False, (f"{path}: {wrong} of {e.size} entries differ" if e.ndim else f"{path}: wrong value")
-    if err > tol:
+    if not err <= tol:                      # "not <=": a NaN error fails
         return False, f"{path}: relative error {err:.2e} exceeds the tolerance {tol:.0e}"
     return True, f"relative error {err:.1e}"
 
@@ -132,7 +138,7 @@ def expect_close(name: str, got: Any, expected: Any, tol: float = 1e-6, verbose:
     if verbose:
         shown = "< 1e-12" if err < 1e-12 else f"{err:.1e}"  # stable text for tiny round-off differences
         print(f"  {name}: relative error {shown} (tolerance {tol:.0e}) {'ok' if err <= tol else 'TOO LARGE'}")
-    if err > tol:
+    if not err <= tol:
         raise CheckFailed(f"{name}: relative error {err:.2e} is above the tolerance {tol:.0e}")
     return err
 

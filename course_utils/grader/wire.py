@@ -43,6 +43,12 @@ MAX_ARRAYS = 4096                 # members of the .npz archive
 MAX_DIRECTORY_BYTES = 1 << 20     # its central directory
 MAX_INT_BITS = 1024
 _ARRAY_KINDS = "biuf"
+MAX_ITEMSIZE = 8                  # no long double (float96/128): the judges compute in float64
+
+
+def _plain_dtype(dtype: np.dtype) -> bool:
+    """bool, int8..int64, uint8..uint64, float16/32/64: what the grader compares, nothing wider."""
+    return dtype.kind in _ARRAY_KINDS and dtype.fields is None and dtype.itemsize <= MAX_ITEMSIZE
 
 
 class WireError(ValueError):
@@ -68,7 +74,9 @@ def _to_plain(value: Any, arrays: dict[str, np.ndarray], depth: int, lenient: bo
     if t is float:
         return value if math.isfinite(value) else {"$float": repr(value)}
     if t is np.ndarray:
-        if value.dtype.kind not in _ARRAY_KINDS:
+        if lenient and value.dtype.kind == "f" and value.dtype.itemsize > MAX_ITEMSIZE:
+            value = value.astype(np.float64)          # long double: the value the judges would compute with
+        if not _plain_dtype(value.dtype):
             raise WireError(f"arrays must hold numbers or bools, not dtype {value.dtype}{at}")
         key = f"a{len(arrays)}"
         arrays[key] = np.ascontiguousarray(value)
@@ -135,7 +143,7 @@ def _from_plain(tree: Any, arrays: Any, used: set[str], depth: int, count: list[
                 raise WireError(f"array reference {body!r} is missing or used twice")
             used.add(body)
             arr = arrays[body]  # allow_pickle=False: object arrays raise ValueError here
-            if type(arr) is not np.ndarray or arr.dtype.kind not in _ARRAY_KINDS or arr.dtype.fields is not None:
+            if type(arr) is not np.ndarray or not _plain_dtype(arr.dtype):
                 raise WireError(f"arrays must hold numbers or bools, not dtype {arr.dtype}")
             return arr
         if tag == "$tuple" and type(body) is list:
@@ -233,12 +241,24 @@ def decode(body: bytes) -> Any:
         raise WireError(f"bad array archive: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
-def write_frame(fd: int, body: bytes) -> None:
-    """Write one length-prefixed frame to a file descriptor."""
+def write_frame(fd: int, body: bytes, deadline: float | None = None) -> None:
+    """Write one length-prefixed frame to a file descriptor.
+
+    With a ``deadline`` (a ``time.monotonic()`` value) the descriptor must be non-blocking
+    (``os.set_blocking(fd, False)``): a reader that stops reading then raises ``TimeoutError`` at the
+    deadline instead of blocking the writer forever.
+    """
     data = struct.pack(">Q", len(body)) + body
     view = memoryview(data)
     while view:
-        n = os.write(fd, view)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], left)[1]:
+                raise TimeoutError("the other side did not read before the deadline")
+        try:
+            n = os.write(fd, view[: 1 << 16])
+        except BlockingIOError:
+            continue
         view = view[n:]
 
 
@@ -251,7 +271,7 @@ def read_frame(fd: int, max_bytes: int = MAX_FRAME_BYTES, deadline: float | None
     head = _read_exact(fd, 8, deadline)
     (n,) = struct.unpack(">Q", head)
     if n > max_bytes:
-        raise WireError(f"message of {n} bytes is larger than the {max_bytes} byte limit")
+        raise WireError(f"a message of {n / 2**20:.0f} MB is larger than the {max_bytes / 2**20:.0f} MB limit")
     return _read_exact(fd, n, deadline)
 
 

@@ -125,6 +125,8 @@ def _sequence_z_score(ids, h, seed_ix, Wxh, Whh, Why, bh, by, temperature=1.0) -
 
 def _as_ids(got: Any, n: int, V: int) -> tuple[list[int] | None, str]:
     if isinstance(got, np.ndarray):
+        if got.ndim != 1 or got.size != n:              # before tolist(): a huge array stays an array
+            return None, f"expected {n} ids, got an array of shape {got.shape}"
         got = got.tolist()
     if not isinstance(got, (list, tuple)):
         return None, f"expected a list of {n} integer ids, got {type(got).__name__}"

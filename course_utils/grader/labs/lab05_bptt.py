@@ -98,7 +98,7 @@ def _q2_compare(got: Any, expected: Any, case: Case) -> tuple[bool, str]:
         if not np.all(np.isfinite(g)):
             return False, f"{name}: contains NaN or inf"
         err = gradcheck.rel_error_norm(g, expected[name])
-        if err > 1e-7:
+        if not err <= 1e-7:
             return False, f"numerical gradient of {name}: relative error {err:.1e} (centred differences agree to 1e-7)"
     return True, "ok"
 
