@@ -156,9 +156,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stop.add_argument("--iters", type=int, default=None, help="iterations (default 1000)")
     stop.add_argument("--seconds", type=float, default=None, help="train for this much wall time instead")
     t.add_argument("--hidden", type=int, default=None, help="hidden units (default 100; rnn/lstm/gru: 256)")
-    t.add_argument("--seq-length", type=int, default=None, help="steps to unroll (default 25; rnn/lstm/gru: 32)")
+    t.add_argument("--seq-length", type=int, default=None, help="steps to unroll (default 25; rnn/lstm/gru: 64)")
     t.add_argument("--batch-size", type=int, default=None,
-                   help="sequences per step for batched models (default 32; rnn/lstm/gru: 16)")
+                   help="sequences per step for batched models (default 32, also for rnn/lstm/gru)")
     t.add_argument("--dtype", choices=["float32", "float64", "bfloat16", "auto"], default=None,
                    help="batched models (default float32); rnn/lstm/gru: default auto (bfloat16 mixed precision "
                         "where the CPU has it natively, else float32)")

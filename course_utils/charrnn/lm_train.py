@@ -77,12 +77,12 @@ class TrainConfig:
     - eval_every / eval_chars: held-out evaluation period (steps) and size (None: all) during training
     - log_every, histogram_every, sample_every, checkpoint_every: periods in steps (0: never)
     """
-    batch_size: int = 16
-    seq_length: int = 32
-    lr: float = 4e-3
+    batch_size: int = 32
+    seq_length: int = 64
+    lr: float = 6e-3
     lr_decay: float = 0.97
     warmup: int = 0
-    warmdown: float = 0.3
+    warmdown: float = 1.0
     clip: float = 5.0
     weight_decay: float = 0.0
     seed: int = 0

@@ -141,8 +141,8 @@ def read_submission_file(path: str | Path, max_bytes: int = MAX_NOTEBOOK_BYTES) 
     if not stat.S_ISREG(st.st_mode):
         raise SubmissionError(f"{path}: is not a regular file; submit the .ipynb notebook itself")
     if st.st_size > max_bytes:
-        raise SubmissionError(f"{path}: submission too large: {st.st_size / 1e6:.1f} MB is larger than the "
-                              f"{max_bytes / 1e6:.0f} MB limit; clear large outputs (Edit > Clear Outputs of All "
+        raise SubmissionError(f"{path}: submission too large: {st.st_size / 2**20:.1f} MB is larger than the "
+                              f"{max_bytes / 2**20:.0f} MB limit; clear large outputs (Edit > Clear Outputs of All "
                               "Cells) and save again")
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -159,7 +159,7 @@ def read_submission_file(path: str | Path, max_bytes: int = MAX_NOTEBOOK_BYTES) 
                 break
             size += len(chunk)
             if size > max_bytes:
-                raise SubmissionError(f"{path}: submission too large: more than the {max_bytes / 1e6:.0f} MB limit")
+                raise SubmissionError(f"{path}: submission too large: more than the {max_bytes / 2**20:.0f} MB limit")
             chunks.append(chunk)
     except OSError as exc:
         raise SubmissionError(f"{path}: cannot be read ({exc.strerror or exc})") from None
