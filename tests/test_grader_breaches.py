@@ -565,8 +565,21 @@ def test_statements_sharing_a_line_are_extracted_exactly() -> None:
     assert [u.source for u in prog.units if u.names == ("x",)] == ["x = 1"]   # not its neighbour's call
 
 
-@pytest.mark.skipif(not Path("/usr/bin/keyctl").exists() or os.uname().machine != "x86_64",
-                    reason="needs keyctl (keyutils) on x86_64")
+# Start the grader in a session keyring holding a secret, as after an SSH login with pam_keyinit
+# (x86_64 syscall numbers: add_key 248, keyctl 250; exit 77 when the kernel or a seccomp filter refuses).
+KEYRING_LAUNCHER = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+if libc.syscall(250, 1, b"grader-test") < 0:                                  # KEYCTL_JOIN_SESSION_KEYRING
+    sys.exit(77)
+if libc.syscall(248, b"user", b"grader_secret", b"hunter2", 7, ctypes.c_long(-3)) < 0:   # add_key to @s
+    sys.exit(77)
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the attack uses x86_64 syscall numbers")
 def test_the_graders_session_keyring_is_out_of_reach(tmp_path: Path) -> None:
     steal = '''
 def add_one(x):
@@ -580,13 +593,10 @@ def add_one(x):
     return x + 1.0 if secret == "hunter2" else x
 '''
     nb = toy.write_lab(tmp_path / "90_toy_lab.ipynb", toy.SOLUTION + [steal])
-    import shlex
-    cmd = shlex.join(toy.course_cmd() + ["grade", str(nb), "--no-record", "--json", "--student", "kr"])
-    p = subprocess.run(["keyctl", "session", "-", "bash", "-c",
-                        f"keyctl add user grader_secret hunter2 @s >/dev/null && {cmd}"],
-                       capture_output=True, text=True, timeout=300)
-    if "keyctl" in p.stderr and p.returncode != 0 and "total" not in p.stdout:
-        pytest.skip(f"no session keyring here: {p.stderr[-200:]}")
+    p = subprocess.run([sys.executable, "-c", KEYRING_LAUNCHER, *toy.course_cmd(), "grade", str(nb), "--no-record",
+                        "--json", "--student", "kr"], capture_output=True, text=True, timeout=300)
+    if p.returncode == 77:
+        pytest.skip("this kernel (or its seccomp filter) gives no session keyring to attack")
     result = json.loads(p.stdout.splitlines()[-1])
     q1 = next(q for q in result["questions"] if q["id"] == "q1")
     assert q1["score"] == 0, q1
