@@ -20,6 +20,7 @@ process: :func:`course_utils.grader.grade.grade_notebook` calls :func:`read_subm
 from __future__ import annotations
 
 import ast
+import re
 import signal
 import threading
 import time
@@ -159,7 +160,7 @@ def extract_from_sources(sources: list[str], time_limit_s: float | None = None) 
         except Exception as exc:  # IPython's transformer can raise on odd input
             program.problems.append(f"code cell {i + 1}: could not be read ({type(exc).__name__}); skipped")
             continue
-        lines = text.splitlines()
+        lines = _LINE_BREAK.split(text)      # as Python's parser counts lines (not str.splitlines: \f, \u2028 ...)
         for stmt in tree.body:
             found = _classify(stmt)
             if found is None:
@@ -180,6 +181,9 @@ def extract_from_sources(sources: list[str], time_limit_s: float | None = None) 
         keep.append(unit)
     program.units = keep[::-1]
     return program
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 def _statement_source(lines: list[str], stmt: ast.stmt) -> tuple[int, str]:

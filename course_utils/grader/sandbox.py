@@ -287,6 +287,7 @@ class Sandbox:
         self.load_error_units: list[int | None] = []   # per message: the unit that raised, None for the others
         self.notes: list[str] = []
         self.restarts = 0
+        self.started = False                # the sandbox has started once in this grading
         self.received_bytes = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._inner_pid: int | None = None
@@ -357,9 +358,13 @@ class Sandbox:
             if self.remaining() <= 0:
                 self.close()
                 raise BudgetExhausted(self._budget_message(), []) from None
+            if self.started:     # it started before in this grading: a slow restart is this submission's
+                self.close()     # question (e.g. the machine loaded by its own leftovers), not a machine failure
+                raise QuestionAborted("the sandbox took too long to restart", []) from None
             self._start_failed("TimeoutError", "no answer in time")
         except (EOFError, OSError, wire.WireError) as exc:
             self._start_failed(type(exc).__name__, str(exc))
+        self.started = True
         self.notes = [clean_text(n, 300, numbers=False) for n in ready.get("notes", []) if type(n) is str][:10]
         self._inner_pid = self._child_of(self._proc.pid) if self.mode != "plain" else self._proc.pid
 

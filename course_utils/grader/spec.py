@@ -68,6 +68,15 @@ def _describe(v: Any) -> str:
     return type(v).__name__
 
 
+def _numeric_list(got: list | tuple) -> Any:
+    """``got`` as an array when it is a (nested) list of plain numbers of one rectangular shape, else unchanged."""
+    try:
+        arr = np.asarray(got)
+    except (ValueError, TypeError, OverflowError):
+        return got
+    return arr if arr.dtype.kind in "biuf" and arr.dtype.itemsize <= 8 else got
+
+
 def compare_close(got: Any, expected: Any, tol: float = 1e-6, path: str = "output") -> tuple[bool, str]:
     """Compare nested plain data: same structure, shapes, finite values, relative error <= tol.
 
@@ -95,6 +104,8 @@ def compare_close(got: Any, expected: Any, tol: float = 1e-6, path: str = "outpu
         return (got == expected and type(got) is type(expected)), f"{path}: wrong value"
     if isinstance(got, bool) != isinstance(expected, (bool, np.bool_)):
         return False, f"{path}: expected {_describe(expected)}, got {_describe(got)}"
+    if isinstance(got, (list, tuple)) and isinstance(expected, np.ndarray) and expected.ndim > 0:
+        got = _numeric_list(got)           # a list of numbers where an array is expected: judge its values
     if not isinstance(got, (np.ndarray, int, float, np.number)):
         return False, f"{path}: expected {_describe(expected)}, got {_describe(got)}"
     g = np.asarray(got)

@@ -79,7 +79,7 @@ def _to_plain(value: Any, arrays: dict[str, np.ndarray], depth: int, lenient: bo
         if not _plain_dtype(value.dtype):
             raise WireError(f"arrays must hold numbers or bools, not dtype {value.dtype}{at}")
         key = f"a{len(arrays)}"
-        arrays[key] = np.ascontiguousarray(value)
+        arrays[key] = value if value.flags.c_contiguous else value.copy(order="C")   # (ascontiguousarray makes 0-d 1-d)
         return {"$nd": key}
     if t is tuple:
         return {"$tuple": [_to_plain(v, arrays, depth + 1, lenient, f"{where}[{i}]") for i, v in enumerate(value)]}
