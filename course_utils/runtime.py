@@ -17,13 +17,14 @@ from __future__ import annotations
 import os
 import random
 import statistics
-from typing import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 
 __all__ = ["get_device", "limit_threads", "ensure_thread_limits", "thread_settings", "torch_threads_fixed",
-           "ThreadTuner", "seed_everything", "set_deterministic", "to_tensor", "as_numpy", "DTYPES"]
+           "ThreadTuner", "training_threads", "seed_everything", "set_deterministic", "to_tensor", "as_numpy", "DTYPES"]
 
 DTYPES: dict[str, torch.dtype] = {
     "float32": torch.float32,
@@ -223,13 +224,38 @@ class ThreadTuner:
         self._testing, self._since, self._recent = None, 0.0, []
         self._set(self.current)
 
+    def summary(self) -> dict[str, object]:
+        """What was chosen, how many steps ran with each count, the median step times measured."""
+        return {"threads": self.current, "tuned": True, "steps_per_thread_count": dict(self.steps),
+                "median_step_seconds": {k: round(v, 5) for k, v in sorted(self.median.items())},
+                "switches": self.switches}
+
     def close(self) -> dict[str, object]:
-        """Restore the thread count from before; return what was chosen and how many steps ran with each."""
-        summary = {"threads": self.current, "steps_per_thread_count": dict(self.steps),
-                   "median_step_seconds": {k: round(v, 5) for k, v in sorted(self.median.items())},
-                   "switches": self.switches}
+        """Restore the thread count from before; return :meth:`summary`."""
         self._set(self.original)
-        return summary
+        return self.summary()
+
+
+@contextmanager
+def training_threads(threads: int | str, device: torch.device) -> Iterator[ThreadTuner | None]:
+    """Torch's CPU threads for the length of a training loop, restored afterwards.
+
+    ``"auto"`` on a CPU yields a :class:`ThreadTuner` (call its ``record`` after each step) unless
+    ``COURSE_TORCH_THREADS`` fixes the count; a number sets that count. Yields None when nothing is tuned.
+    """
+    before = torch.get_num_threads()
+    tuner = None
+    if device.type == "cpu":
+        if threads == "auto" and not torch_threads_fixed():
+            tuner = ThreadTuner()
+        elif isinstance(threads, int):
+            torch.set_num_threads(threads)
+    try:
+        yield tuner
+    finally:
+        if tuner is not None:
+            tuner.close()
+        torch.set_num_threads(before)
 
 
 def seed_everything(seed: int = 0) -> np.random.Generator:

@@ -49,7 +49,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ..data.text import CharVocab
-from ..runtime import ThreadTuner, ensure_thread_limits, get_device, torch_threads_fixed
+from ..runtime import ensure_thread_limits, get_device, training_threads
 from .checkpoint import CheckpointError, _vocab_difference
 from .lm import CharLM, LMConfig, State, detach_state, evaluate, sample_ids
 
@@ -278,6 +278,7 @@ class LMTrainer:
         if not (threads == "auto" or (isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1)):
             raise ValueError(f"threads must be a positive number or 'auto', got {threads!r}")
         self.threads = threads
+        self.thread_report: dict[str, Any] = {"threads": torch.get_num_threads(), "tuned": False}
         if model.vocab_size != len(vocab):
             raise ValueError(f"the model has {model.vocab_size} characters but the vocabulary {len(vocab)}")
         self.device = get_device(device)
@@ -474,79 +475,68 @@ class LMTrainer:
         def done() -> bool:
             return (iters is not None and pr.step >= iters) or (seconds is not None and pr.seconds >= seconds)
 
-        tuner, fixed_before = None, torch.get_num_threads()
-        if self.device.type == "cpu":
-            if self.threads == "auto" and not torch_threads_fixed():
-                tuner = ThreadTuner()
-            elif isinstance(self.threads, int):
-                torch.set_num_threads(self.threads)
-        self.thread_report: dict[str, Any] = {"threads": torch.get_num_threads(), "tuned": tuner is not None}
         bar = tqdm(total=iters, initial=min(pr.step, iters or pr.step), disable=not progress,
                    desc=f"{self.lm_config.cell} {self.lm_config.layers}x{self.lm_config.hidden}", unit="step",
                    leave=True, mininterval=0.5)
-        try:
-            with self._stop.installed(), bar:
-                while not done():
-                    t0, w0 = now(), time.perf_counter()
-                    if pr.position + T + 1 > S:          # the shards are used up: a new epoch
-                        pr.epoch += 1
-                        pr.position = 0
-                        self.state = None
-                    lr = self.learning_rate(pr.epoch, pr.step, fraction())
-                    for g in self.optimizer.param_groups:
-                        g["lr"] = lr
-                    x = self.grid[:, pr.position: pr.position + T]
-                    y = self.grid[:, pr.position + 1: pr.position + T + 1]
-                    with self._autocast():
-                        logits, state = model(x, self.state)
-                        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1))
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if c.clip > 0:
-                        norm = float(torch.nn.utils.clip_grad_norm_(params, c.clip))
-                    else:
-                        norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
-                    self.optimizer.step()
-                    self.state = detach_state(state)
-                    lv = loss.item()
-                    if not math.isfinite(lv):
-                        raise FloatingPointError(f"the loss became {lv} at step {pr.step}: lower the learning rate")
-                    pr.step += 1
-                    pr.position += T
-                    pr.chars += B * T
-                    pr.seconds += now() - t0
-                    if tuner is not None:
-                        tuner.record(time.perf_counter() - w0)
-                    loss_sum, loss_n, last_norm = loss_sum + lv, loss_n + 1, norm
-                    bar.update(1)
-                    stop = self._stop.requested
-                    if c.log_every and pr.step % c.log_every == 0:
-                        metrics = {"train_loss": loss_sum / loss_n, "lr": lr, "grad_norm": last_norm}
-                        loss_sum, loss_n = 0.0, 0
-                        self.history.train.append((pr.step, round(pr.seconds, 3), metrics["train_loss"]))
-                        self.history.lr.append((pr.step, lr))
-                        self.history.grad_norm.append((pr.step, norm))
-                        if c.eval_every and pr.step % c.eval_every == 0:
-                            metrics["val"] = self.evaluate(c.eval_chars)
-                            self.history.val.append((pr.step, round(pr.seconds, 3), metrics["val"]))
-                        self._log(metrics)
-                        bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", refresh=False)
-                        if callback is not None and callback(pr.step, metrics):
-                            stop = True
-                    if lg is not None and c.histogram_every and pr.step % c.histogram_every == 0:
-                        lg.histograms(model, pr.step)
-                    if lg is not None and c.sample_every and pr.step % c.sample_every == 0:
-                        lg.text("samples", "    " + self.sample(c.sample_length).replace("\n", "\n    "), pr.step)
-                    if self.out is not None and c.checkpoint_every and pr.step % c.checkpoint_every == 0:
-                        self.save()
-                    if stop or self._stop.requested:
-                        stop_reason = "interrupted" if self._stop.requested else "callback"
-                        break
-        finally:
-            if tuner is not None:
-                self.thread_report.update(tuner.close())
-            elif isinstance(self.threads, int):
-                torch.set_num_threads(fixed_before)
+        with self._stop.installed(), bar, training_threads(self.threads, self.device) as tuner:
+            while not done():
+                t0, w0 = now(), time.perf_counter()
+                if pr.position + T + 1 > S:          # the shards are used up: a new epoch
+                    pr.epoch += 1
+                    pr.position = 0
+                    self.state = None
+                lr = self.learning_rate(pr.epoch, pr.step, fraction())
+                for g in self.optimizer.param_groups:
+                    g["lr"] = lr
+                x = self.grid[:, pr.position: pr.position + T]
+                y = self.grid[:, pr.position + 1: pr.position + T + 1]
+                with self._autocast():
+                    logits, state = model(x, self.state)
+                    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1))
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if c.clip > 0:
+                    norm = float(torch.nn.utils.clip_grad_norm_(params, c.clip))
+                else:
+                    norm = float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])))
+                self.optimizer.step()
+                self.state = detach_state(state)
+                lv = loss.item()
+                if not math.isfinite(lv):
+                    raise FloatingPointError(f"the loss became {lv} at step {pr.step}: lower the learning rate")
+                pr.step += 1
+                pr.position += T
+                pr.chars += B * T
+                pr.seconds += now() - t0
+                if tuner is not None:
+                    tuner.record(time.perf_counter() - w0)
+                loss_sum, loss_n, last_norm = loss_sum + lv, loss_n + 1, norm
+                bar.update(1)
+                stop = self._stop.requested
+                if c.log_every and pr.step % c.log_every == 0:
+                    metrics = {"train_loss": loss_sum / loss_n, "lr": lr, "grad_norm": last_norm}
+                    loss_sum, loss_n = 0.0, 0
+                    self.history.train.append((pr.step, round(pr.seconds, 3), metrics["train_loss"]))
+                    self.history.lr.append((pr.step, lr))
+                    self.history.grad_norm.append((pr.step, norm))
+                    if c.eval_every and pr.step % c.eval_every == 0:
+                        metrics["val"] = self.evaluate(c.eval_chars)
+                        self.history.val.append((pr.step, round(pr.seconds, 3), metrics["val"]))
+                    self._log(metrics)
+                    bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", refresh=False)
+                    if callback is not None and callback(pr.step, metrics):
+                        stop = True
+                if lg is not None and c.histogram_every and pr.step % c.histogram_every == 0:
+                    lg.histograms(model, pr.step)
+                if lg is not None and c.sample_every and pr.step % c.sample_every == 0:
+                    lg.text("samples", "    " + self.sample(c.sample_length).replace("\n", "\n    "), pr.step)
+                if self.out is not None and c.checkpoint_every and pr.step % c.checkpoint_every == 0:
+                    self.save()
+                if stop or self._stop.requested:
+                    stop_reason = "interrupted" if self._stop.requested else "callback"
+                    break
+            self.thread_report = tuner.summary() if tuner is not None else \
+                {"threads": torch.get_num_threads(), "tuned": False}
         run_chars, run_secs = pr.chars - start_chars, pr.seconds - start_secs
         val = float("nan")
         if final_eval:
@@ -589,7 +579,7 @@ class LMTrainer:
                 "val_nats_per_char": round(val, 4) if math.isfinite(val) else None,
                 "train_chars": int(len(self.train_ids)), "val_chars": int(len(self.val_ids)),
                 "device": str(self.device), "stopped": stop_reason,
-                **getattr(self, "thread_report", {"threads": torch.get_num_threads()}),
+                **self.thread_report,
                 "checkpoint": str(self.out) if self.out is not None else None,
                 "tensorboard": str(self.out) if self.tensorboard else None, **self.meta}
 
