@@ -144,6 +144,26 @@ def test_training_learns_and_the_schedule_decays(data, tmp_path):
     assert wd.learning_rate(0, 10, 0.75) == pytest.approx(wd.config.lr / 2)
     assert wd.learning_rate(0, 10, 1.0) == 0.0
 
+def test_weight_decay_is_decoupled_and_spares_biases_and_the_embedding(data):
+    from course_utils.charrnn.lm_train import make_optimizer
+    *_, vocab = data
+    model = CharLM(tiny(vocab))
+    opt = make_optimizer(model, TrainConfig(lr=0.1, weight_decay=0.5))
+    decayed = {id(p) for p in opt.param_groups[0]["params"]}
+    names = {n for n, p in model.named_parameters() if id(p) in decayed}
+    assert names == {n for n, p in model.named_parameters() if n.startswith(("rnn.weight", "head.weight"))}
+    assert [g["weight_decay"] for g in opt.param_groups] == [0.5, 0.0]
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for p in model.parameters():            # a zero gradient: Adam's step is 0, only the decay moves weights
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    for n, p in model.named_parameters():
+        factor = 1 - 0.1 * 0.5 if n in names else 1.0
+        torch.testing.assert_close(p.detach(), before[n] * factor, rtol=0, atol=1e-7)
+    with pytest.raises(ValueError, match="weight_decay"):
+        TrainConfig(weight_decay=-1.0)
+
+
 
 def test_auto_dtype_is_resolved_and_stored(data, tmp_path):
     from course_utils.charrnn.lm_train import resolve_dtype

@@ -33,7 +33,7 @@ _OPTIONS: dict[str, tuple[str, type, str]] = {
     "--warmup": ("warmup", int, "steps of linear learning-rate warm-up (default 0)"),
     "--warmdown": ("warmdown", float, "last fraction of --iters/--seconds over which the rate falls linearly to 0 (default 1: all of it)"),
     "--clip": ("clip", float, "clip gradients to this global norm (default 5; 0: off)"),
-    "--weight-decay": ("weight_decay", float, "Adam's L2 weight decay (default 0)"),
+    "--weight-decay": ("weight_decay", float, "decoupled weight decay (AdamW) of the weight matrices (default 0.2)"),
     "--eval-every": ("eval_every", int, "held-out evaluation every N steps (default 500)"),
     "--checkpoint-every": ("checkpoint_every", int, "checkpoint every N steps (default 1000), and at the end"),
     "--sample-every": ("sample_every", int, "a text sample to TensorBoard every N steps (default 500)"),

@@ -6,7 +6,9 @@ The loop (Karpathy's char-rnn ``train.lua``, the slides' TensorFlow practice):
   T characters of every shard, and the recurrent state is **carried** from window to window
   (truncated BPTT); when the shards are used up an *epoch* ends, the state is reset and the sweep
   starts again;
-* Adam; learning rate ``lr * lr_decay ** epoch`` (per-epoch decay, 0.97 by default), optionally a
+* Adam with decoupled weight decay (AdamW, 0.2 by default) on the weight matrices of the recurrent
+  layers and the read-out (not on biases or the embedding: a rare character's row would shrink between
+  its few updates); learning rate ``lr * lr_decay ** epoch`` (per-epoch decay, 0.97 by default), optionally a
   linear warm-up over the first steps and a linear *warm-down* to zero over the last fraction of
   the budget (``--iters`` or ``--seconds``); gradients clipped by their global norm (5 by default);
 * held-out nats per character every ``eval_every`` steps and at the end (:func:`.lm.evaluate`);
@@ -53,7 +55,7 @@ from ..runtime import ensure_thread_limits, get_device, training_threads
 from .checkpoint import CheckpointError, _vocab_difference
 from .lm import CharLM, LMConfig, State, detach_state, evaluate, sample_ids
 
-__all__ = ["TrainConfig", "LMTrainer", "LMCheckpoint", "COURSE_LM", "COURSE_TRAIN", "FORMAT",
+__all__ = ["TrainConfig", "LMTrainer", "LMCheckpoint", "COURSE_LM", "COURSE_TRAIN", "FORMAT", "make_optimizer",
            "is_lm_checkpoint", "load_lm", "char_label"]
 
 FORMAT = "course-charlm/1"
@@ -70,7 +72,9 @@ class TrainConfig:
     - batch_size: B shards read side by side; seq_length: T characters per window (BPTT length)
     - lr: Adam's learning rate; lr_decay: factor per epoch; warmup: steps of linear warm-up;
       warmdown: final fraction of the budget over which the rate falls linearly to 0 (0: none)
-    - clip: maximum global gradient norm (0: no clipping); weight_decay: Adam's L2 term
+    - clip: maximum global gradient norm (0: no clipping)
+    - weight_decay: decoupled weight decay (AdamW): each step multiplies the recurrent and read-out weight
+      matrices by ``1 - lr * weight_decay`` (biases and the embedding are not decayed)
     - dtype: ``float32``, ``float64``, ``bfloat16`` (mixed precision with autocast: float32 weights, bfloat16
       matrix products), or ``auto``: bfloat16 on a CPU with native bfloat16 arithmetic (AVX512-BF16 or AMX,
       about 1.7x the chars/s of float32 measured), else float32; the trainer stores the resolved choice
@@ -84,7 +88,7 @@ class TrainConfig:
     warmup: int = 0
     warmdown: float = 1.0
     clip: float = 5.0
-    weight_decay: float = 0.0
+    weight_decay: float = 0.2
     seed: int = 0
     dtype: str = "auto"
     eval_every: int = 500
@@ -101,13 +105,23 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if not self.lr > 0 or not 0 < self.lr_decay <= 1:
             raise ValueError(f"need lr > 0 and 0 < lr_decay <= 1, got lr={self.lr}, lr_decay={self.lr_decay}")
-        if not 0 <= self.warmdown <= 1 or self.warmup < 0 or self.clip < 0:
-            raise ValueError("need 0 <= warmdown <= 1, warmup >= 0 and clip >= 0")
+        if not 0 <= self.warmdown <= 1 or self.warmup < 0 or self.clip < 0 or not self.weight_decay >= 0:
+            raise ValueError("need 0 <= warmdown <= 1, warmup >= 0, clip >= 0 and weight_decay >= 0")
         if self.dtype not in ("float32", "float64", "bfloat16", "auto"):
             raise ValueError(f"dtype must be float32, float64, bfloat16 or auto, got {self.dtype!r}")
 
 
 COURSE_TRAIN = TrainConfig()
+
+
+def make_optimizer(model: CharLM, train: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with two parameter groups: the recurrent and read-out weight matrices, decayed by
+    ``train.weight_decay``, and everything else (biases, the embedding), not decayed."""
+    decayed = [p for name, p in model.named_parameters() if p.dim() >= 2 and not name.startswith("embed.")]
+    ids = {id(p) for p in decayed}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    return torch.optim.AdamW([{"params": decayed, "weight_decay": train.weight_decay},
+                              {"params": rest, "weight_decay": 0.0}], lr=train.lr)
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> str:
@@ -299,7 +313,7 @@ class LMTrainer:
         self.model = CharLM(model).to(self.device)
         if train.dtype == "float64":
             self.model = self.model.double()
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+        self.optimizer = make_optimizer(self.model, train)
         self.sample_rng = np.random.default_rng(train.seed)
         self.state: State | None = None
         self.progress = Progress()
