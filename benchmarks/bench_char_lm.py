@@ -10,13 +10,16 @@ Prints the held-out nats/char at regular times, chars/s, and the gap between the
     .venv/bin/python benchmarks/bench_char_lm.py                    # 120 s each, wall clock
     .venv/bin/python benchmarks/bench_char_lm.py --clock cpu        # 120 s of CPU time each (fair on a busy machine)
     .venv/bin/python benchmarks/bench_char_lm.py --seconds 30 --variant gru:cell=gru --json
+    .venv/bin/python benchmarks/bench_char_lm.py --iters 2030 --only wd0 --variant wd0:weight_decay=0,threads=1
 
 ``--clock cpu`` counts this process's CPU time instead of wall time (use it with ``threads=1``: it is then
 what an idle core would give, whatever else runs on the machine). Evaluation time is never counted.
 Threads: the course configuration uses the trainer's default (``auto``: one thread and all cores timed as
 it trains, the faster kept); the baseline uses torch's own default, all cores, as a plain script would.
-``--variant NAME:key=value,...`` adds configurations (keys of LMConfig / TrainConfig, ``threads=N|auto``,
-``base=baseline`` to start from the baseline) for exploration.
+``--iters N`` trains each configuration for N steps instead: the machine's speed then changes only the time
+taken, not the result (for comparing settings that do not change the speed per character; with ``threads=1``
+two such runs fit side by side on two cores). ``--variant NAME:key=value,...`` adds configurations (keys of
+LMConfig / TrainConfig, ``threads=N|auto``, ``base=baseline`` to start from the baseline) for exploration.
 """
 
 from __future__ import annotations
@@ -82,8 +85,8 @@ def _f(x) -> str:
     return "-" if x is None else f"{x:.3f}"
 
 
-def run_one(name: str, lm: dict, train: TrainConfig, threads: int | str, data, seconds: float, clock: str,
-            curve_every: float, curve_chars: int, device, progress: bool) -> dict:
+def run_one(name: str, lm: dict, train: TrainConfig, threads: int | str, data, seconds: float | None, clock: str,
+            curve_every: float, curve_chars: int, device, progress: bool, iters: int | None = None) -> dict:
     train_ids, val_ids, vocab = data
     train = replace(train, eval_every=0, sample_every=0, histogram_every=0, checkpoint_every=0, log_every=10)
     trainer = LMTrainer(train_ids, val_ids, vocab, LMConfig(vocab_size=len(vocab), **lm), train,
@@ -97,7 +100,8 @@ def run_one(name: str, lm: dict, train: TrainConfig, threads: int | str, data, s
             next_t[0] += curve_every
 
     wall = time.perf_counter()
-    summary = trainer.fit(seconds=seconds, clock=clock, progress=progress, callback=on_log)
+    summary = trainer.fit(seconds=None if iters else seconds, iters=iters, clock=clock, progress=progress,
+                          callback=on_log)
     summary["wall_seconds"] = round(time.perf_counter() - wall, 1)
     curve.append((round(trainer.progress.seconds, 1), trainer.progress.step, summary["val_nats_per_char"]))
     return {"name": name, "settings": {"lm": {**lm}, "train": asdict(train)}, "curve": curve, **summary}
@@ -106,6 +110,7 @@ def run_one(name: str, lm: dict, train: TrainConfig, threads: int | str, data, s
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=120.0, help="training time per configuration (default 120)")
+    ap.add_argument("--iters", type=int, default=None, help="train each configuration for this many steps instead")
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     ap.add_argument("--curve-every", type=float, default=15.0, help="seconds between points of the curve")
     ap.add_argument("--curve-chars", type=int, default=30_000,
@@ -133,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.json:
             print(f"# {name}: {lm} {train} threads={n_threads}", file=sys.stderr, flush=True)
         results.append(run_one(name, lm, train, n_threads, data, args.seconds, args.clock, args.curve_every,
-                               args.curve_chars, device, args.progress))
+                               args.curve_chars, device, args.progress, args.iters))
         if not args.json:
             r = results[-1]
             print(f"# {name}: val {r['val_nats_per_char']} after {r['seconds']} s ({r['steps']} steps, "
@@ -142,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr, flush=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     by = {r["name"]: r for r in results}
-    out = {"seconds": args.seconds, "clock": args.clock, "device": str(device), "threads": threads,
+    out = {"seconds": None if args.iters else args.seconds, "iters": args.iters, "clock": args.clock,
+           "device": str(device), "threads": threads,
            "load_average_1min": round(load, 2) if load is not None else None,
            "train_chars": len(data[0]), "val_chars": len(data[1]), "configurations": results}
     if "course" in by and "baseline" in by:
@@ -152,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(out, indent=1))
         return 0
-    print(f"char LM on tinyshakespeare (last 10% held out), {args.seconds:g} s of training each ({args.clock} clock), "
+    budget = f"{args.iters} steps" if args.iters else f"{args.seconds:g} s ({args.clock} clock)"
+    print(f"char LM on tinyshakespeare (last 10% held out), {budget} of training each, "
           f"device {device}, load average {out['load_average_1min']}")
     print(f"{'configuration':<12} {'model':<18} {'B x T':>8} {'lr':>7} {'params':>8} {'chars/s':>9} "
           f"{'steps':>6} {'threads':>7} {'train':>6} {'val':>6}")

@@ -21,6 +21,7 @@ from course_utils.data import CharVocab, load_corpus
 from course_utils.data.corpora import CorpusNotAvailable
 from course_utils.data.text import train_val_split
 
+ROOT = Path(__file__).resolve().parents[1]
 TEXT = ("the cat sat on the mat.\nthe dog sat on the log.\n" * 60
         + "a bird sang in the tree; the fish swam in the sea.\n" * 40)
 
@@ -350,3 +351,23 @@ def test_cli_resume_of_a_checkpoint_from_another_corpus_is_refused(tmp_path, cap
     assert main(["charrnn", "train", "--resume", str(out), "--corpus", "c", "--iters", "5",
                  "--max-chars", "20000", "--no-progress"]) == 2
     assert "'python' corpus" in capsys.readouterr().err
+
+
+def test_the_benchmark_runs_a_few_steps_and_prints_one_json_object(capsys):
+    """A smoke run of benchmarks/bench_char_lm.py (the real benchmark trains 120 s per configuration)."""
+    import importlib.util
+    try:
+        load_corpus("shakespeare", download=False, max_chars=100)
+    except CorpusNotAvailable as exc:
+        pytest.skip(str(exc).splitlines()[0])
+    spec = importlib.util.spec_from_file_location("bench_char_lm", ROOT / "benchmarks" / "bench_char_lm.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.BASELINE_TRAIN.weight_decay == 0.0 and bench.BASELINE_TRAIN.lr_decay == 1.0
+    assert bench.main(["--iters", "3", "--json", "--variant", "small:hidden=32,threads=1",
+                       "--variant", "base1:base=baseline,threads=1", "--only", "small,base1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["iters"] == 3 and [c["name"] for c in out["configurations"]] == ["small", "base1"]
+    small, base1 = out["configurations"]
+    assert small["hidden"] == 32 and small["steps"] == 3 and math.isfinite(small["val_nats_per_char"])
+    assert base1["seq_length"] == 100 and base1["settings"]["train"]["weight_decay"] == 0.0

@@ -655,7 +655,7 @@ def test_invisible_characters_and_trailing_newlines_are_refused_or_removed() -> 
     for sid in ("alice\n", "alice\r", "al ice"):
         with pytest.raises(StudentIdError):
             check_student_id(sid)
-    fake = "\u3164" * 75 + "q1 2/2 passed" + "\u2800\u034f\ufe0f\u17b4\u115f\uffa0"
+    fake = "\u3164" * 75 + "q1 2/2 passed" + "\u2800\u034f\ufe0f\u17b4\u115f\uffa0\U0001d159"
     assert clean_text(fake) == "q1 2/2 passed"
 
 

@@ -28,7 +28,7 @@ _OPTIONS: dict[str, tuple[str, type, str]] = {
     "--layers": ("layers", int, "recurrent layers (default 2)"),
     "--embedding": ("embedding", int, "width of the character embedding (default 64)"),
     "--dropout": ("dropout", float, "dropout between layers and before the output (default 0)"),
-    "--lr": ("lr", float, "Adam's learning rate (default 6e-3)"),
+    "--lr": ("lr", float, "AdamW's learning rate (default 6e-3)"),
     "--lr-decay": ("lr_decay", float, "learning-rate factor per epoch (default 0.97)"),
     "--warmup": ("warmup", int, "steps of linear learning-rate warm-up (default 0)"),
     "--warmdown": ("warmdown", float, "last fraction of --iters/--seconds over which the rate falls linearly to 0 (default 1: all of it)"),

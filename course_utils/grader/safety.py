@@ -30,9 +30,9 @@ STUDENT_ID_RULE = ("1-100 characters: letters, digits and _ . @ + - (not startin
 
 
 # Unicode's Default_Ignorable_Code_Point characters that are not format (Cf) characters -- fillers,
-# variation selectors, invisible combining marks -- and the blank braille pattern: all render as nothing
-# (or blank) and could pad a line so that a fake one seems to start.
-_INVISIBLE = {0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x2800, 0x3164, 0xFFA0, *range(0x180B, 0x1810),
+# variation selectors, invisible combining marks -- the blank braille pattern and the musical null
+# notehead: all render as nothing (or blank) and could pad a line so that a fake one seems to start.
+_INVISIBLE = {0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x2800, 0x3164, 0xFFA0, 0x1D159, *range(0x180B, 0x1810),
               *range(0xFE00, 0xFE10), *range(0xE0000, 0xE1000)}
 
 
