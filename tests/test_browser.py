@@ -46,7 +46,7 @@ RUN_ALL_SKIPPED = {   # nbval runs these headless; in the browser they would pus
     "08b_char_rnn_practice": "trains a char-LSTM twice (interrupt and resume)",
 }
 FULL = os.environ.get("COURSE_BROWSER_FULL") == "1"
-LECTURES = sorted(p.stem for p in (ROOT / "lectures").glob("[0-9][0-9]_*.ipynb"))
+LECTURES = sorted(p.stem for p in (ROOT / "lectures").glob("[0-9][0-9]*.ipynb"))
 
 try:
     from playwright.sync_api import sync_playwright
