@@ -321,6 +321,7 @@ def test_cli_train_resume_and_sample_on_each_corpus(tmp_path, capsys, corpus, pr
     assert rc == 0, captured.err
     s = json.loads(captured.out)
     assert s["model"] == "gru" and s["layers"] == 2 and s["steps"] == 12 and s["lr_decay"] == 0.97
+    assert s["weight_decay"] == 0.2
     for key in ("chars_per_second", "train_nats_per_char", "val_nats_per_char", "seconds", "device"):
         assert s[key] is not None
     assert "tensorboard --logdir" in captured.err

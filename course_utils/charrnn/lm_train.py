@@ -584,6 +584,7 @@ class LMTrainer:
                 "parameters": self.model.n_params, "vocab_size": len(self.vocab),
                 "batch_size": self.config.batch_size, "seq_length": self.config.seq_length, "lr": self.config.lr,
                 "lr_decay": self.config.lr_decay, "warmdown": self.config.warmdown, "clip": self.config.clip,
+                "weight_decay": self.config.weight_decay,
                 "dtype": self.config.dtype, "seed": self.config.seed,
                 "steps": self.progress.step, "epochs": round(self.progress.step and
                                                             self.progress.chars / (self.grid.numel() or 1), 3),
