@@ -252,6 +252,13 @@ def test_checkpoint_of_another_vocabulary_or_model_is_refused(data, tmp_path):
         LMTrainer.resume(tmp_path / "run", train_ids[:-50], val_ids, vocab)
     with pytest.raises(CheckpointError, match="training settings.*lr"):
         LMTrainer.resume(tmp_path / "run", train_ids, val_ids, vocab, train=TrainConfig(batch_size=4, seq_length=16))
+    # a checkpoint of the earlier trainer: plain Adam, one parameter group
+    ts = torch.load(tmp_path / "run" / "trainer.pt", weights_only=True)
+    ts["optimizer"] = torch.optim.Adam(t.model.parameters()).state_dict()
+    torch.save(ts, tmp_path / "run" / "trainer.pt")
+    with pytest.raises(CheckpointError, match="1 parameter group.*earlier version.*course charrnn sample"):
+        LMTrainer.resume(tmp_path / "run", train_ids, val_ids, vocab)
+    load_lm(tmp_path / "run")                    # still readable for sampling
     # weights of another architecture under this config.json
     torch.save(CharLM(LMConfig(len(vocab), cell="gru", hidden=24, layers=2, embedding=8)).state_dict(),
                tmp_path / "run" / "model.pt")

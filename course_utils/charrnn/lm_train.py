@@ -394,9 +394,17 @@ class LMTrainer:
         self.model.train()
         try:
             ts = torch.load(directory / TRAINER_FILE, map_location=self.device, weights_only=True)
+            groups = len(ts["optimizer"]["param_groups"])
+            if groups != len(self.optimizer.param_groups):
+                raise CheckpointError(f"{directory}: the optimizer state has {groups} parameter group(s), this "
+                                      f"trainer's AdamW has {len(self.optimizer.param_groups)} (a checkpoint of an "
+                                      "earlier version of the trainer); it cannot be resumed exactly, but "
+                                      "`course charrnn sample` and load_lm still read it") from None
             self.optimizer.load_state_dict(ts["optimizer"])
             torch.set_rng_state(ts["torch_rng"].cpu())
             st = ts["state"]
+        except CheckpointError:
+            raise
         except (RuntimeError, OSError, KeyError, ValueError, TypeError, pickle.UnpicklingError) as exc:
             raise CheckpointError(f"{directory}: cannot restore the training state from {TRAINER_FILE} "
                                   f"({_load_error(exc)})") from None
