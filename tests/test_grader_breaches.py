@@ -699,3 +699,167 @@ def test_honest_answers_keep_their_shape_and_lists_count_as_arrays() -> None:
     assert not compare_close([1.0, [2.0]], np.array([1.0, 2.0]))[0]
     prog = extract_from_sources(["# a form feed \x0c and a line separator \u2028 in comments\ndef f():\n    return 1"])
     assert [u.source for u in prog.units] == ["def f():\n    return 1"]
+
+
+# ---------------------------------------------------------------------------------- third red-team round
+
+def _lab08_with(tmp_path: Path, name: str, code: str) -> Path:
+    """The lab 8 (char-rnn practice) solution with its save/load cell replaced by ``code``."""
+    import nbformat
+    nb = nbformat.read(COURSE_ROOT / "solutions" / "08_char_rnn_practice_lab.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "def save_checkpoint" in c.source)
+    cell.source = code + "\n\n" + cell.source[cell.source.index("def checkpoint_roundtrip"):]
+    path = tmp_path / name / "08_char_rnn_practice_lab.ipynb"
+    path.parent.mkdir(parents=True)
+    nbformat.write(nb, path)
+    return path
+
+
+CHECKPOINT_VARIANTS = {   # name -> (save/load code, q4 passes?)
+    "helper_redefined": ('''
+def save_checkpoint(directory, params, moments, progress):
+    raise NotImplementedError
+def load_checkpoint(directory):
+    raise NotImplementedError
+def checkpoint_roundtrip(params, moments, progress):
+    return params, moments, progress
+''', False),
+    "kept_in_memory_by_folder": ('''
+_KEPT = {}
+def save_checkpoint(directory, params, moments, progress):
+    _KEPT[str(directory)] = (params, moments, progress)
+def load_checkpoint(directory):
+    return _KEPT[str(directory)]
+''', False),
+    "real_files_but_loads_the_last_saved": ('''
+_KEPT = []
+def save_checkpoint(directory, params, moments, progress):
+    d = Path(directory); d.mkdir(parents=True, exist_ok=True)
+    np.savez(d / "params.npz", **params); np.savez(d / "moments.npz", **moments)
+    (d / "progress.json").write_text(json.dumps(progress))
+    _KEPT.append((params, moments, progress))
+def load_checkpoint(directory):
+    return _KEPT[-1]
+''', False),
+    "pickle": ('''
+import pickle
+def save_checkpoint(directory, params, moments, progress):
+    d = Path(directory); d.mkdir(parents=True, exist_ok=True)
+    (d / "state.bin").write_bytes(pickle.dumps((params, moments, progress)))
+def load_checkpoint(directory):
+    return pickle.loads((Path(directory) / "state.bin").read_bytes())
+''', False),
+    "one_compressed_archive_and_json": ('''
+def save_checkpoint(directory, params, moments, progress):
+    d = Path(directory); d.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(d / "state.npz", **{"p/" + k: v for k, v in params.items()},
+                        **{"m/" + k: v for k, v in moments.items()})
+    (d / "meta.json").write_text(json.dumps({"progress": progress, "p": list(params), "m": list(moments)}))
+def load_checkpoint(directory):
+    d = Path(directory)
+    meta = json.loads((d / "meta.json").read_text())
+    with np.load(d / "state.npz", allow_pickle=False) as z:
+        return {k: z["p/" + k] for k in meta["p"]}, {k: z["m/" + k] for k in meta["m"]}, meta["progress"]
+''', True),
+    "npy_files_in_a_subfolder": ('''
+def save_checkpoint(directory, params, moments, progress):
+    d = Path(directory) / "arrays"
+    d.mkdir(parents=True, exist_ok=True)
+    for kind, arrays in (("p", params), ("m", moments)):
+        for k, v in arrays.items():
+            np.save(d / f"{kind}__{k}.npy", v)
+    (Path(directory) / "progress.json").write_text(json.dumps(progress))
+def load_checkpoint(directory):
+    p, m = {}, {}
+    for f in sorted((Path(directory) / "arrays").glob("*.npy")):
+        kind, _, k = f.stem.partition("__")
+        (p if kind == "p" else m)[k] = np.load(f, allow_pickle=False)
+    return p, m, json.loads((Path(directory) / "progress.json").read_text())
+''', True),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(CHECKPOINT_VARIANTS))
+def test_lab8_checkpoints_are_graded_through_real_files_and_a_real_load(tmp_path: Path, variant: str) -> None:
+    """Credit for q4 needed no saving at all: the graded function was the notebook's own round-trip helper,
+    and the expected answer the input itself."""
+    code, passes = CHECKPOINT_VARIANTS[variant]
+    r = grade_notebook(_lab08_with(tmp_path, variant, code), limits=FAST)
+    q4 = next(q for q in r.questions if q.id == "q4")
+    assert (q4.status == "passed") == passes, (q4.status, q4.message)
+    if variant == "pickle":
+        assert "without pickle" in q4.message
+
+
+def test_lab5_numerical_gradient_is_graded_itself() -> None:
+    """Analytic gradients passed off as numerical ones earned 1.5/2: numerical_gradient was never called, and
+    at steps of 1e-3 and 1e-4 centred differences agree with the exact derivative to the tolerance."""
+    import numpy as np
+
+    from course_utils.grader.labs import lab05_bptt as lab
+    cases = lab._q2_cases(np.random.default_rng(0))
+    probes = [c for c in cases if c.func == "numerical_gradient_probe"]
+    assert len(probes) == 2 and all(c.provide for c in probes)
+    for c in probes + [c for c in cases if c.func == "rnn_numerical_grads"]:
+        ref = lab._q2_reference(c)
+        if c.func == "numerical_gradient_probe":
+            exact = 3 * c.kwargs["x"] ** 2 + np.cos(c.kwargs["x"])
+            assert not lab._q2_compare({"grad": exact, "restored": True}, ref, c)[0]
+            assert lab._q2_compare({"grad": ref.copy(), "restored": True}, ref, c)[0]
+            assert not lab._q2_compare({"grad": ref.copy(), "restored": False}, ref, c)[0]
+        else:
+            from course_utils.charrnn import bptt
+            k = c.kwargs
+            h = lab._forward(k["x"], k["h0"], k["Wx"], k["Wh"], k["b"])
+            dx, dh0, dWx, dWh, db = bptt.bptt_backward(dh=k["R"], x=k["x"], h0=k["h0"], Wx=k["Wx"], Wh=k["Wh"], h=h)
+            analytic = {"x": dx, "h0": dh0, "Wx": dWx, "Wh": dWh, "b": db}
+            assert not lab._q2_compare(analytic, ref, c)[0], "an analytic gradient must not pass as a numerical one"
+
+
+def test_attempts_csv_escapes_formulas(tmp_path: Path) -> None:
+    from course_utils.grader.gradebook import formula_safe
+    gb = tmp_path / "gb.sqlite"
+    for sid in ("+A3+A3", "@A1", "plain"):
+        sub = tmp_path / "subs" / f"{sid}.ipynb"
+        sub.parent.mkdir(exist_ok=True)
+        toy.write_lab(sub, toy.SOLUTION)
+    r = course("grade", str(tmp_path / "subs"), "--gradebook", str(gb), "--no-progress", "--jobs", "1")
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "attempts.csv"
+    assert course("gradebook", "--gradebook", str(gb), "--csv", str(out)).returncode == 0
+    import csv
+    students = sorted(row["student"] for row in csv.DictReader(out.open(encoding="utf-8")))
+    assert students == ["'+A3+A3", "'@A1", "plain"]
+    assert formula_safe("=1+1") == "'=1+1" and formula_safe("-2") == "'-2" and formula_safe("ok") == "ok"
+
+
+def test_markdown_reports_carry_no_bare_links() -> None:
+    pytest.importorskip("mistune")
+    import mistune
+    render = mistune.create_markdown(plugins=["url"])
+    for text in ("appeal at https://evil.example/login?next=grades", "or www.evil.example/appeal",
+                 "mail help@evil.example", "[x](http://evil.example)"):
+        html = render(md_escape(text))
+        assert "<a " not in html, html
+    assert render(md_escape("3.5: fine")).strip() == "<p>3.5: fine</p>"
+
+
+def test_forked_children_share_one_memory_budget(tmp_path: Path) -> None:
+    """RLIMIT_AS bounds each process: six forked children held 6 GB in one grading. The grader now sums the
+    resident memory of all the sandbox's processes and stops the sandbox past the limit."""
+    fan_out = '''
+def add_one(x):
+    import os, time
+    for _ in range(3):
+        if os.fork() == 0:
+            a = np.ones(40_000_000)          # 320 MB resident in each child
+            time.sleep(2.0)
+            os._exit(0)
+    time.sleep(1.5)
+    return x + 1.0
+'''
+    limits = SandboxLimits(load_timeout_s=4.0, start_timeout_s=30.0, total_memory_bytes=600 * 2**20)
+    r = grade_notebook(toy.write_lab(tmp_path / "90_toy_lab.ipynb", toy.SOLUTION + [fan_out]), limits=limits)
+    st = _statuses(r)
+    assert st["q1"] != "passed" and "memory" in r.questions[0].message, r.questions[0].message
+    assert st["q2"] == "passed" and st["q3"] == "passed"

@@ -46,6 +46,13 @@ COLUMNS = ("id", "student", "lab", "total", "max", "started_at", "finished_at", 
            "grader_version", "notebook_sha256", "path", "duration", "scores")
 
 
+def formula_safe(value: Any) -> str:
+    """``value`` as a CSV cell that no spreadsheet evaluates: text starting with ``= + - @``, a tab or a
+    carriage return gets a leading apostrophe (OWASP's advice against CSV formula injection)."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def default_gradebook_path() -> Path:
     """``$COURSE_GRADEBOOK``, else ``grades/gradebook.sqlite`` in the course folder (ignored by git)."""
     env = os.environ.get("COURSE_GRADEBOOK")
@@ -135,6 +142,7 @@ class Gradebook:
             w.writeheader()
             for r in rows:
                 scores = json.loads(r.pop("scores"))
+                r = {k: formula_safe(v) if isinstance(v, str) else v for k, v in r.items()}
                 w.writerow({**r, **{q: scores.get(q, {}).get("score", "") for q in qids}})
         return len(rows)
 
@@ -191,9 +199,7 @@ class Gradebook:
                     points.append(f"{qmax[(lab_id, qid)]:g}")
         students = sorted({s for s, _ in chosen})
 
-        def cell(v: Any) -> str:
-            text = str(v)
-            return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+        cell = formula_safe
 
         target = open(out, "w", newline="", encoding="utf-8") if isinstance(out, (str, Path)) else nullcontext(out)
         with target as f:

@@ -62,15 +62,20 @@ def clean_text(text: object, limit: int = 300, *, numbers: bool = True) -> str:
     return s
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~:.])")
+_WORD_JOINER = "\u2060"
 
 
 def md_escape(text: object, limit: int = 2000) -> str:
     """Inert Markdown: one cleaned line, every Markdown punctuation backslash-escaped, HTML
-    special characters as entities (so no link, image, emphasis, table cell or tag survives)."""
+    special characters as entities (so no link, image, emphasis, table cell or tag survives).
+
+    GitHub-flavoured renderers also turn bare addresses into links (``https://…``, ``www.…``, ``a@b.c``):
+    the escaped ``:`` and ``.`` break the first two, and an invisible word joiner before ``@`` the third.
+    """
     s = clean_text(text, limit, numbers=False)
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    return _MD_SPECIAL.sub(r"\\\1", s)
+    return _MD_SPECIAL.sub(r"\\\1", s).replace("@", _WORD_JOINER + "@")
 
 
 class StudentIdError(ValueError):

@@ -37,6 +37,7 @@ import site
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -81,7 +82,8 @@ _HIDDEN_SYSTEM = ("/usr/local", "/usr/src")
 @dataclass(frozen=True)
 class SandboxLimits:
     """Resource limits for one sandbox process."""
-    memory_bytes: int = 2 * 1024**3      # address space on top of what Python + NumPy/torch map
+    memory_bytes: int = 2 * 1024**3      # address space on top of what Python + NumPy/torch map, per process
+    total_memory_bytes: int = 3 * 1024**3  # resident memory of all its processes together (watched, see _MemoryWatch)
     cpu_s: int = 300                     # CPU seconds over the whole life of one sandbox process
     fsize_bytes: int = 16 * 1024**2      # largest file it may write
     nofile: int = 128                    # open file descriptors
@@ -261,6 +263,77 @@ def _child_setup() -> None:
     set_parent_death_signal(signal.SIGKILL)
 
 
+def _resident_bytes(pid: str) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+class _MemoryWatch(threading.Thread):
+    """Kill a sandbox whose processes together hold more than ``limit`` bytes of resident memory.
+
+    ``RLIMIT_AS`` bounds each process, but a submission may fork (up to ``nproc`` processes), so the
+    grader sums the resident memory of the sandbox's processes five times a second -- those of its
+    fresh uid in the root modes, else the descendants of the sandbox process -- and kills the whole
+    sandbox (its PID namespace) when the sum passes the limit; the question then fails with a message.
+    """
+
+    def __init__(self, uid: int | None, root_pid: int, kill_pid: int, limit: int, period_s: float = 0.2) -> None:
+        super().__init__(daemon=True, name="sandbox-memory-watch")
+        self.uid, self.root_pid, self.kill_pid, self.limit, self.period_s = uid, root_pid, kill_pid, limit, period_s
+        self.exceeded = False
+        self._halt = threading.Event()
+
+    def _pids(self) -> list[str]:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+        if self.uid is not None:
+            out = []
+            for e in entries:
+                try:
+                    if os.stat(f"/proc/{e}").st_uid == self.uid:
+                        out.append(e)
+                except OSError:
+                    pass
+            return out
+        parent: dict[str, str] = {}
+        for e in entries:
+            try:
+                with open(f"/proc/{e}/stat") as f:
+                    parent[e] = f.read().rsplit(")", 1)[1].split()[1]
+            except (OSError, IndexError):
+                pass
+        tree, frontier = {str(self.root_pid)}, [str(self.root_pid)]
+        while frontier:
+            node = frontier.pop()
+            for child in [c for c, p in parent.items() if p == node and c not in tree]:
+                tree.add(child)
+                frontier.append(child)
+        return sorted(tree)
+
+    def run(self) -> None:
+        while not self._halt.wait(self.period_s):
+            try:
+                total = sum(_resident_bytes(pid) for pid in self._pids())
+            except OSError:
+                continue
+            if total > self.limit:
+                self.exceeded = True
+                for kill, pid in ((os.kill, self.kill_pid), (os.killpg, self.root_pid)):
+                    try:
+                        kill(pid, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+                return
+
+    def stop(self) -> None:
+        self._halt.set()
+
+
 class Sandbox:
     """One student program in a sandbox process, restarted as needed.
 
@@ -292,6 +365,7 @@ class Sandbox:
         self._proc: subprocess.Popen[bytes] | None = None
         self._inner_pid: int | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._watch: _MemoryWatch | None = None
         self._fd_req = self._fd_ans = -1
 
     # -- time -------------------------------------------------------------------------------
@@ -367,6 +441,10 @@ class Sandbox:
         self.started = True
         self.notes = [clean_text(n, 300, numbers=False) for n in ready.get("notes", []) if type(n) is str][:10]
         self._inner_pid = self._child_of(self._proc.pid) if self.mode != "plain" else self._proc.pid
+        fresh_uid_used = self.mode in ("bwrap", "root-ns") and os.geteuid() == 0
+        self._watch = _MemoryWatch(config["uid"] if fresh_uid_used else None, self._proc.pid,
+                                   self._inner_pid or self._proc.pid, self.limits.total_memory_bytes)
+        self._watch.start()
 
     def _start_failed(self, kind: str, text: str) -> None:
         log_text = clean_text(self._log_tail(), 2000, numbers=False)
@@ -421,6 +499,9 @@ class Sandbox:
         proc = self._proc
         if proc is None:
             return "the sandbox is not running"
+        if self._watch is not None and self._watch.exceeded:
+            return (f"the sandbox was stopped: its processes together used more than "
+                    f"{round(self.limits.total_memory_bytes / 2**20)} MiB of memory (forked processes share one limit)")
         try:
             code = proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -442,6 +523,8 @@ class Sandbox:
                 except OSError:
                     pass
         self._fd_req = self._fd_ans = -1
+        if self._watch is not None:
+            self._watch.stop()
         if self._proc is not None:
             inner = self._inner_pid
             if inner is None and self.mode != "plain":

@@ -383,6 +383,11 @@ def main():
             importlib.import_module(name)
         wire.decode(wire.encode({"warm-up": np.zeros(1)}))  # np.savez/np.load import zipfile lazily
         _drop_privileges(cfg["uid"], cfg["workdir"], notes)
+    try:                                   # first in line for the kernel's OOM killer (children inherit it)
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
     with open("/proc/self/status") as f:
         vm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
     limit = vm + cfg["limits"]["memory_bytes"]

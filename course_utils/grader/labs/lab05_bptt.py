@@ -85,6 +85,13 @@ def _numerical_reference(x, h0, Wx, Wh, b, R, step=1e-5) -> dict[str, np.ndarray
 
 
 def _q2_compare(got: Any, expected: Any, case: Case) -> tuple[bool, str]:
+    if case.func == "numerical_gradient_probe":
+        if not isinstance(got, dict) or set(got) != {"grad", "restored"}:
+            return False, "unexpected result"
+        if not got["restored"]:
+            return False, "numerical_gradient must restore every entry of x after perturbing it"
+        ok, msg = compare_close(got["grad"], expected, tol=1e-8, path="numerical_gradient")
+        return ok, msg if ok else msg + " (centred differences (f(x+h) - f(x-h)) / 2h, with the h given)"
     if case.func == "rel_error":
         if isinstance(got, np.ndarray) and got.shape == ():
             got = float(got)
@@ -122,10 +129,31 @@ def _q2_public(ns: Mapping[str, Any]) -> None:
         expect_close(f"numerical d{name}", got[name], ref[name], tol=1e-6)
 
 
+NUMGRAD_PROBE = '''
+import numpy as np
+
+def numerical_gradient_probe(x, h):
+    """Call the student's numerical_gradient on f() = sum(x**3 + sin x); report the result and whether x
+    holds its values again afterwards."""
+    before = x.copy()
+    grad = student_namespace["numerical_gradient"](lambda: float(np.sum(x ** 3 + np.sin(x))), x, h)
+    return {"grad": grad, "restored": bool(np.array_equal(x, before))}
+'''
+
+
+def _numgrad_reference(x: np.ndarray, h: float) -> np.ndarray:
+    x = x.copy()
+    return gradcheck.numerical_gradient(lambda: float(np.sum(x ** 3 + np.sin(x))), x, h)
+
+
 def _q2_cases(rng: np.random.Generator) -> list[Case]:
-    cases = []
+    # Steps large enough that centred differences differ from the exact derivative by far more than the
+    # tolerance (x**3's centred difference is 3x**2 + h**2): an analytic gradient passed off as a numerical one fails.
+    cases = [Case("numerical_gradient_probe", {"x": rng.normal(size=(int(rng.integers(2, 5)), int(rng.integers(2, 5)))),
+                                               "h": h}, label=f"f = sum(x**3 + sin x), step {h:g}",
+                  provide=(("numerical_gradient_probe", NUMGRAD_PROBE),)) for h in (0.1, 0.3)]
     for N, T, D, H in _shapes(rng, 2):
-        cases.append(Case("rnn_numerical_grads", {**_net(rng, N, T, D, H), "step": float(rng.choice([1e-3, 1e-4]))},
+        cases.append(Case("rnn_numerical_grads", {**_net(rng, N, T, D, H), "step": float(rng.choice([1e-2, 3e-2]))},
                           label=f"N={N}, T={T}, D={D}, H={H}"))
     a = rng.normal(size=(3, 4))
     cases += [Case("rel_error", {"x": a, "y": a + rng.normal(0, 1e-3, a.shape)}, label="close arrays"),
@@ -135,6 +163,8 @@ def _q2_cases(rng: np.random.Generator) -> list[Case]:
 
 
 def _q2_reference(case: Case) -> Any:
+    if case.func == "numerical_gradient_probe":
+        return _numgrad_reference(**case.kwargs)
     if case.func == "rel_error":
         return rel_error(case.kwargs["x"], case.kwargs["y"])
     return _numerical_reference(**case.kwargs)

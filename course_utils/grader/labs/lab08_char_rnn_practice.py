@@ -9,17 +9,27 @@ The student writes, in NumPy (and the standard library),
   and the text encoded with it
 * q4 ``save_checkpoint(directory, params, moments, progress)`` / ``load_checkpoint(directory)``: a
   round trip through safe files (``.npz`` without pickle + JSON) that restores everything exactly,
-  dtypes included; graded through the notebook's ``checkpoint_roundtrip`` helper
+  dtypes included. Graded by a trusted probe (:data:`CHECKPOINT_PROBE`, bound for the call, so the
+  notebook's own ``checkpoint_roundtrip`` helper plays no part): it saves 2-3 decoy states and, between
+  two of them (at a place the grader draws), the state itself, each into a fresh folder; moves the
+  state's folder elsewhere and loads from there. The grader then reads the files that were written --
+  as ``.npz``/``.npy`` without pickle or as text, in a limited child process -- and requires every saved
+  array in them. An answer kept in memory, or a loader returning the first or last thing saved, gets no
+  credit. (Student code shares the probe's process, so a loader that tracks the folders could still fake
+  a load -- but only next to a saver that really writes every array.)
 """
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from ..limited import LimitExceeded, run_limited
 from ..spec import Case, CheckFailed, LabSpec, Question, compare_close, expect_close
 
 LAB_ID = "08_char_rnn_practice"
@@ -173,20 +183,150 @@ def _q4_state(rng: np.random.Generator, empty_moments: bool = False) -> dict[str
     return {"params": params, "moments": moments, "progress": progress}
 
 
-def _q4_public(ns: Mapping[str, Any]) -> None:
-    state = _q4_state(np.random.default_rng(1))
-    got = ns["checkpoint_roundtrip"](**state)
-    ok, msg = _q4_compare(got, (state["params"], state["moments"], state["progress"]), None)
+CHECKPOINT_PROBE = '''
+import os, shutil, tempfile
+import numpy as np
+
+def checkpoint_probe(params, moments, progress, decoys, position):
+    """Save decoy states into fresh folders and the state itself into another, after ``position`` of the
+    decoys; move the state's folder to a new path and load from there. Returns the files written for the
+    state (path inside the folder -> bytes as a uint8 array) and what load_checkpoint returned."""
+    save, load = student_namespace["save_checkpoint"], student_namespace["load_checkpoint"]
+    root = tempfile.mkdtemp()
+    try:
+        here = None
+        for k, decoy in enumerate(decoys):
+            if k == position:
+                here = tempfile.mkdtemp(dir=root)
+                save(here, params, moments, progress)
+            save(tempfile.mkdtemp(dir=root), decoy["params"], decoy["moments"], decoy["progress"])
+        files = {}
+        for folder, _, names in os.walk(here):
+            for name in names:
+                path = os.path.join(folder, name)
+                with open(path, "rb") as f:
+                    files[os.path.relpath(path, here)] = np.frombuffer(f.read(), dtype=np.uint8).copy()
+        moved = os.path.join(tempfile.mkdtemp(dir=root), "checkpoint")
+        shutil.move(here, moved)
+        return {"files": files, "loaded": load(moved)}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+'''
+
+_MAX_MEMBERS, _MAX_UNPACKED = 1000, 256 * 2**20
+
+
+def _read_npy(data: bytes) -> np.ndarray:
+    """An ``.npy`` file's array, read without pickle and without trusting its header's size."""
+    f = io.BytesIO(data)
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise ValueError(f"an .npy file of format version {version}")
+    if dtype.hasobject:
+        raise ValueError("an array of Python objects, which only pickle can read")
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    rest = data[f.tell():]
+    if count < 0 or len(rest) != count * dtype.itemsize:
+        raise ValueError("a damaged .npy file")
+    return np.frombuffer(rest, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def _arrays_in(name: str, data: bytes) -> list[np.ndarray]:
+    """The arrays stored in one file (none for text); ``ValueError`` for a file that is neither."""
+    if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        out, unpacked = [], 0
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            members = z.infolist()
+            if len(members) > _MAX_MEMBERS:
+                raise ValueError(f"{len(members)} entries")
+            for m in members:
+                if not m.filename.endswith(".npy"):
+                    raise ValueError(f"an archive holding {m.filename!r}, which is not an array")
+                with z.open(m) as fh:
+                    raw = fh.read(_MAX_UNPACKED - unpacked + 1)
+                unpacked += len(raw)
+                if unpacked > _MAX_UNPACKED:
+                    raise ValueError("an archive that unpacks to more than 256 MB")
+                out.append(_read_npy(raw))
+        return out
+    if data[:6] == b"\x93NUMPY":
+        return [_read_npy(data)]
+    data.decode("utf-8")                 # JSON or other text: no arrays, but safe to read
+    return []
+
+
+def _check_files(files: dict, expected: tuple) -> list:
+    """``[ok, message]``: the files are safe to read and hold every saved array (runs in a limited child)."""
+    if not files:
+        return [False, "save_checkpoint wrote no files into the folder"]
+    found: list[np.ndarray] = []
+    for name in sorted(files):
+        try:
+            found += _arrays_in(name, files[name].tobytes())
+        except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
+            kind = "not text" if isinstance(exc, UnicodeDecodeError) else str(exc)[:120]
+            return [False, f"the file {name!r} cannot be read without pickle ({kind}): store arrays with np.savez "
+                           "and the progress as JSON"]
+    for what, arrays in zip(("params", "moments"), expected[:2]):
+        for key in sorted(arrays):
+            e = arrays[key]
+            if not any(a.shape == e.shape and np.array_equal(a, e) for a in found):
+                return [False, f"{what}[{key!r}] is not in the files save_checkpoint wrote: the checkpoint must "
+                               "hold the arrays themselves (np.savez), and load_checkpoint must read them back"]
+    return [True, "ok"]
+
+
+def _q4_compare(got: Any, expected: Any, case: Case | None) -> tuple[bool, str]:
+    if not isinstance(got, dict) or set(got) != {"files", "loaded"} or not isinstance(got["files"], dict) \
+            or not all(isinstance(k, str) and isinstance(v, np.ndarray) and v.dtype == np.uint8 and v.ndim == 1
+                       for k, v in got["files"].items()):
+        return False, "unexpected result"
+    ok, msg = _compare_loaded(got["loaded"], expected)
     if not ok:
-        raise CheckFailed(f"after saving and loading: {msg}")
+        return False, f"after saving, moving the folder and loading: {msg}"
+    try:
+        ok, msg = run_limited(_check_files, got["files"], expected, timeout_s=20, memory_bytes=1024**3)
+    except (LimitExceeded, RuntimeError):
+        return False, "the files save_checkpoint wrote could not be read within the grader's limits"
+    return bool(ok), str(msg)
+
+
+def _probe(ns: Mapping[str, Any]):
+    own: dict[str, Any] = {"__name__": "grader_provided", "student_namespace": ns}
+    exec(compile(CHECKPOINT_PROBE, "<grader: checkpoint_probe>", "exec"), own)
+    return own["checkpoint_probe"]
+
+
+def _q4_public(ns: Mapping[str, Any]) -> None:
+    rng = np.random.default_rng(1)
+    state, decoy = _q4_state(rng), _q4_state(rng)
+    got = _probe(ns)(**state, decoys=[decoy, _q4_state(rng)], position=1)
+    expected = (state["params"], state["moments"], state["progress"])
+    ok, msg = _compare_loaded(got["loaded"], expected)
+    if not ok:
+        raise CheckFailed(f"after saving into a folder, moving it and loading from the new place: {msg}")
+    ok, msg = _check_files(got["files"], expected)
+    if not ok:
+        raise CheckFailed(msg)
     print(f"  {len(state['params'])} parameters, {len(state['moments'])} moments and progress "
-          f"{sorted(state['progress'])} came back identical, dtypes included")
+          f"{sorted(state['progress'])} came back identical, dtypes included, from "
+          f"{len(got['files'])} file(s) readable without pickle")
 
 
 def _q4_cases(rng: np.random.Generator) -> list[Case]:
-    cases = [Case("checkpoint_roundtrip", _q4_state(rng), label="a model with Adam's moments") for _ in range(3)]
-    cases.append(Case("checkpoint_roundtrip", _q4_state(rng, empty_moments=True),
-                      label="before the first step (no moments yet)"))
+    probe = (("checkpoint_probe", CHECKPOINT_PROBE),)
+    cases = []
+    for k in range(4):
+        empty = k == 3
+        state = _q4_state(rng, empty_moments=empty)
+        decoys = [_q4_state(rng) for _ in range(int(rng.integers(2, 4)))]
+        kwargs = {**state, "decoys": decoys, "position": int(rng.integers(1, len(decoys)))}
+        cases.append(Case("checkpoint_probe", kwargs, provide=probe,
+                          label="before the first step (no moments yet)" if empty else "a model with Adam's moments"))
     return cases
 
 
@@ -209,7 +349,7 @@ def _same_arrays(got: Any, expected: dict, what: str) -> tuple[bool, str]:
     return True, "ok"
 
 
-def _q4_compare(got: Any, expected: Any, case: Case | None) -> tuple[bool, str]:
+def _compare_loaded(got: Any, expected: Any) -> tuple[bool, str]:
     if not isinstance(got, (tuple, list)) or len(got) != 3:
         return False, "expected a tuple (params, moments, progress)"
     for g, e, what in zip(got[:2], expected[:2], ("params", "moments")):
@@ -236,7 +376,7 @@ LAB = LabSpec(
         Question("q3", "vocab_by_frequency: the vocabulary by count, and the encoded text", 2, ("vocab_by_frequency",),
                  _q3_public, _q3_cases, _q3_reference, compare=_q3_compare),
         Question("q4", "save_checkpoint / load_checkpoint: an exact round trip through safe files", 2,
-                 ("save_checkpoint", "load_checkpoint", "checkpoint_roundtrip"),
+                 ("save_checkpoint", "load_checkpoint"),
                  _q4_public, _q4_cases, _q4_reference, compare=_q4_compare),
     ),
 )
