@@ -852,6 +852,8 @@ def add_one(x):
     import os, time
     for _ in range(3):
         if os.fork() == 0:
+            import ctypes
+            ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)   # PR_SET_DUMPABLE 0: its /proc files now belong to root
             a = np.ones(40_000_000)          # 320 MB resident in each child
             time.sleep(2.0)
             os._exit(0)
@@ -863,3 +865,26 @@ def add_one(x):
     st = _statuses(r)
     assert st["q1"] != "passed" and "memory" in r.questions[0].message, r.questions[0].message
     assert st["q2"] == "passed" and st["q3"] == "passed"
+
+
+def test_memory_outside_any_process_is_refused(tmp_path: Path) -> None:
+    """Anonymous files (memfd_create) and System V segments (shmget) hold memory that is no process's
+    resident memory, so the sandbox's memory watch would not see it: both calls are refused."""
+    if os.uname().machine != "x86_64":
+        pytest.skip("the probe uses x86_64 syscall numbers")
+    probe = '''
+def add_one(x):
+    import ctypes, os
+    libc = ctypes.CDLL(None, use_errno=True)
+    try:
+        os.memfd_create("hold")
+        m = "memfd ok"
+    except OSError as exc:
+        m = f"memfd errno {exc.errno}"
+    r = libc.syscall(29, 0, 1 << 20, 0o1000 | 0o600)      # shmget(IPC_PRIVATE, 1 MB, IPC_CREAT | 0600)
+    raise ValueError(f"{m}; shmget {r} errno {ctypes.get_errno()}")
+'''
+    r = grade_notebook(toy.write_lab(tmp_path / "90_toy_lab.ipynb", toy.SOLUTION + [probe]), limits=FAST)
+    msg = r.questions[0].message
+    assert "memfd errno 1; shmget -1 errno 1" in msg, msg
+    assert _statuses(r)["q2"] == "passed" and _statuses(r)["q3"] == "passed"

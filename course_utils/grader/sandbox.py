@@ -263,15 +263,20 @@ def _child_setup() -> None:
     set_parent_death_signal(signal.SIGKILL)
 
 
-def _resident_bytes(pid: str) -> int:
+def _status(pid: str) -> tuple[int, int]:
+    """(real uid, resident bytes) of a process, from ``/proc/PID/status`` (readable even when the process
+    made itself non-dumpable, which hands its other ``/proc`` files to root); (-1, 0) when it is gone."""
+    uid, rss = -1, 0
     try:
-        with open(f"/proc/{pid}/statm") as f:
-            return int(f.read().split()[1]) * _PAGE
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("Uid:"):
+                    uid = int(line.split()[1])
+                elif line.startswith("VmRSS:"):
+                    rss = int(line.split()[1]) * 1024
     except (OSError, IndexError, ValueError):
-        return 0
-
-
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        return -1, 0
+    return uid, rss
 
 
 class _MemoryWatch(threading.Thread):
@@ -281,6 +286,8 @@ class _MemoryWatch(threading.Thread):
     grader sums the resident memory of the sandbox's processes five times a second -- those of its
     fresh uid in the root modes, else the descendants of the sandbox process -- and kills the whole
     sandbox (its PID namespace) when the sum passes the limit; the question then fails with a message.
+    Memory that is no process's resident memory cannot be made: the sandbox's seccomp filter refuses
+    ``memfd_create`` and ``shmget``, and its tmpfs mounts are small.
     """
 
     def __init__(self, uid: int | None, root_pid: int, kill_pid: int, limit: int, period_s: float = 0.2) -> None:
@@ -289,17 +296,13 @@ class _MemoryWatch(threading.Thread):
         self.exceeded = False
         self._halt = threading.Event()
 
-    def _pids(self) -> list[str]:
+    def _resident(self) -> int:
         entries = [e for e in os.listdir("/proc") if e.isdigit()]
         if self.uid is not None:
-            out = []
-            for e in entries:
-                try:
-                    if os.stat(f"/proc/{e}").st_uid == self.uid:
-                        out.append(e)
-                except OSError:
-                    pass
-            return out
+            return sum(rss for uid, rss in map(_status, entries) if uid == self.uid)
+        return sum(_status(pid)[1] for pid in self._tree(entries))
+
+    def _tree(self, entries: list[str]) -> list[str]:
         parent: dict[str, str] = {}
         for e in entries:
             try:
@@ -318,7 +321,7 @@ class _MemoryWatch(threading.Thread):
     def run(self) -> None:
         while not self._halt.wait(self.period_s):
             try:
-                total = sum(_resident_bytes(pid) for pid in self._pids())
+                total = self._resident()
             except OSError:
                 continue
             if total > self.limit:

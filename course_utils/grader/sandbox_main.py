@@ -197,11 +197,13 @@ def _leave_keyrings(notes):
 
 
 # seccomp: the kernel-keyring calls (add_key, request_key, keyctl -- keys outlive the sandbox, are listed
-# machine-wide, and request_key makes the host run /sbin/request-key as root) and setsid (a new session
-# gets a scheduler group of its own, escaping the grader's nice) fail with EPERM. Any other ABI (x32,
-# 32-bit) fails whole: nothing the sandbox runs needs it.
-_SECCOMP = {"x86_64": (0xC000003E, (248, 249, 250, 112), 0x40000000),
-            "aarch64": (0xC00000B7, (217, 218, 219, 157), None)}
+# machine-wide, and request_key makes the host run /sbin/request-key as root), setsid (a new session
+# gets a scheduler group of its own, escaping the grader's nice), memfd_create and shmget (memory held
+# in anonymous files or System V segments is nobody's resident memory, so the grader's watch on the
+# sandbox's memory would not see it) fail with EPERM. Any other ABI (x32, 32-bit) fails whole: nothing
+# the sandbox runs needs it.
+_SECCOMP = {"x86_64": (0xC000003E, (248, 249, 250, 112, 319, 29), 0x40000000),
+            "aarch64": (0xC00000B7, (217, 218, 219, 157, 279, 194), None)}
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 _RET_ALLOW, _RET_EPERM = 0x7FFF0000, 0x00050000 | 1
 
