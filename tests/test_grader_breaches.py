@@ -854,13 +854,13 @@ def add_one(x):
         if os.fork() == 0:
             import ctypes
             ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)   # PR_SET_DUMPABLE 0: its /proc files now belong to root
-            a = np.ones(40_000_000)          # 320 MB resident in each child
-            time.sleep(2.0)
+            a = np.ones(20_000_000)          # 160 MB resident in each child
+            time.sleep(10.0)
             os._exit(0)
-    time.sleep(1.5)
+    time.sleep(2.3)                          # the question's limit is 2.5 s: a missed limit passes test 1
     return x + 1.0
 '''
-    limits = SandboxLimits(load_timeout_s=4.0, start_timeout_s=30.0, total_memory_bytes=600 * 2**20)
+    limits = SandboxLimits(load_timeout_s=4.0, start_timeout_s=30.0, total_memory_bytes=400 * 2**20)
     r = grade_notebook(toy.write_lab(tmp_path / "90_toy_lab.ipynb", toy.SOLUTION + [fan_out]), limits=limits)
     st = _statuses(r)
     assert st["q1"] != "passed" and "memory" in r.questions[0].message, r.questions[0].message
