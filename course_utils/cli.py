@@ -24,6 +24,8 @@ __all__ = ["main", "build_parser"]
 PLUGINS: list[str] = [
     "course_utils.charrnn.cli",
     "course_utils.grader.cli",
+    "course_utils.delivery.links",      # course links --hub URL
+    "course_utils.delivery.exchange",   # course exchange init|submit|collect
 ]
 
 
@@ -76,8 +78,9 @@ def _cmd_cnn(args: argparse.Namespace) -> int:
     from .cnn import CONFIGS, load_cnn
     kinds = sorted(CONFIGS) if args.kind == "all" else [args.kind]
     for kind in kinds:
-        _, info = load_cnn(kind, args.device, retrain=args.retrain)
-        where = "cached" if info["cached"] else f"trained in {info['seconds']:.1f} s on {info['device']}"
+        _, info = load_cnn(kind, args.device, retrain=args.retrain or args.ship, ship=args.ship)
+        where = (f"{info['source']} weights" if info["cached"]
+                 else f"trained in {info['seconds']:.1f} s on {info['device']}")
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in info["test"].items())
         print(f"{kind:7s} {where}; test {metrics}")
     return 0
@@ -133,9 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     dsub.add_parser("list", help="show the cache")
     p.set_defaults(func=_cmd_data)
 
-    p = sub.add_parser("cnn", help="train the course CNNs (units 1, 2, 7) into the data cache, or show them")
+    p = sub.add_parser("cnn", help="show the course CNNs (units 1, 2, 7), or train them into the data cache")
     p.add_argument("kind", nargs="?", default="all", choices=["all", "digits", "scenes"])
-    p.add_argument("--retrain", action="store_true", help="train again even when a cached copy exists")
+    p.add_argument("--retrain", action="store_true",
+                   help="train on this machine into data/cache/cnn/ (then used instead of the shipped weights)")
+    p.add_argument("--ship", action="store_true",
+                   help="instructors: train and also write the shipped copy in data/cnn/ (commit it)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     p.set_defaults(func=_cmd_cnn)
 

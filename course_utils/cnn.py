@@ -18,8 +18,10 @@ Layers (names are stable; hooks, attribution methods and Captum address them)::
 Input x (N, 1, H, W) in [0, 1] with H, W multiples of 8 -> feature grid (N, 64, H/8, W/8) -> scores (N, 10).
 Every ReLU is its own ``nn.ReLU`` module (never reused), so guided backprop can hook it.
 
-:func:`load_cnn` trains a model once (digits: about 10 s on 2 CPU cores; scenes: about a minute) and caches its weights in
-``data/cache/cnn/`` with a SHA-256 checksum; later calls and later units load the cached copy.
+:func:`load_cnn` returns the course's **shipped** weights (``data/cnn/``, a few hundred kB, SHA-256 checked), so every
+machine sees the same model bytes and no lecture trains silently on a first run. :func:`train_cnn` is the real
+training run (digits: about 10 s on 2 CPU cores; scenes: about a minute); ``course cnn --retrain`` trains into the
+cache ``data/cache/cnn/`` (which then takes precedence), and ``course cnn --ship`` writes the shipped copy.
 """
 
 from __future__ import annotations
@@ -228,52 +230,83 @@ def train_cnn(config: CNNConfig, device: str | torch.device | None = None, progr
     return model, info
 
 
-def _cache_paths(config: CNNConfig) -> tuple[Path, Path]:
-    from .data import cache_dir
-    folder = cache_dir() / "cnn"
-    folder.mkdir(parents=True, exist_ok=True)
+def _shipped_dir() -> Path:
+    """``data/cnn/`` of the course checkout (or ``$COURSE_SHIPPED_CNN_DIR``)."""
+    return Path(os.environ.get("COURSE_SHIPPED_CNN_DIR", Path(__file__).resolve().parent.parent / "data" / "cnn"))
+
+
+def _paths(folder: Path, config: CNNConfig) -> tuple[Path, Path]:
     stem = f"{config.kind}-{config.key()}"
     return folder / f"{stem}.pt", folder / f"{stem}.json"
 
 
-def load_cnn(kind: str = "digits", device: str | torch.device | None = None, *, retrain: bool = False,
-             progress: bool = True) -> tuple[DigitCNN, dict]:
-    """The trained course CNN of ``kind`` (``"digits"`` or ``"scenes"``), from the cache or trained now.
+def _cache_paths(config: CNNConfig) -> tuple[Path, Path]:
+    from .data import cache_dir
+    folder = cache_dir() / "cnn"
+    folder.mkdir(parents=True, exist_ok=True)
+    return _paths(folder, config)
 
-    Returns ``(model, info)`` with the model in eval mode on ``device``; ``info`` is what
-    :func:`train_cnn` reported plus ``"cached": True/False`` and the weights' ``"sha256"``.
-    Weights are stored as a plain ``state_dict`` (loaded with ``weights_only=True``) next to a JSON file
-    with their SHA-256; a file whose checksum does not match is reported and the model retrained.
+
+def _read_checked(weights: Path, meta: Path, pool: str) -> tuple[DigitCNN, dict] | None:
+    """Load ``weights`` if it and its JSON exist and the SHA-256 matches; None if absent; a clear error if corrupt."""
+    if not (weights.exists() and meta.exists()):
+        return None
+    info = json.loads(meta.read_text())
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    if digest != info.get("sha256"):
+        print(f"weights {weights} fail their checksum (got {digest[:12]}, expected "
+              f"{str(info.get('sha256'))[:12]}); ignoring them")
+        return None
+    model = DigitCNN(pool=pool)
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return model, info
+
+
+def _write_atomic(weights: Path, meta: Path, payload: bytes, info: dict) -> None:
+    """Write to temporary names, then rename: a reader never sees half a file."""
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    tmp = weights.with_name(f"{weights.name}.part-{os.getpid()}")
+    tmp.write_bytes(payload)
+    meta_tmp = meta.with_name(f"{meta.name}.part-{os.getpid()}")
+    meta_tmp.write_text(json.dumps(info, indent=1) + "\n")
+    tmp.replace(weights)
+    meta_tmp.replace(meta)
+
+
+def load_cnn(kind: str = "digits", device: str | torch.device | None = None, *, retrain: bool = False,
+             progress: bool = True, ship: bool = False) -> tuple[DigitCNN, dict]:
+    """The trained course CNN of ``kind`` (``"digits"`` or ``"scenes"``).
+
+    Looks, in order, in the cache ``data/cache/cnn/`` (what ``course cnn --retrain`` wrote on this machine), then in
+    the course's shipped weights ``data/cnn/``; trains only when neither exists. ``retrain=True`` trains now and
+    writes the cache (``ship=True``: the shipped copy too). A lecture never passes ``retrain``: it would change
+    what other lectures load; it calls :func:`train_cnn` for a training run of its own.
+
+    Returns ``(model, info)`` with the model in eval mode on ``device``; ``info`` is what :func:`train_cnn`
+    reported plus ``"source"`` (``"shipped"``, ``"cache"`` or ``"trained"``), ``"cached"`` (not trained now)
+    and the weights' ``"sha256"``. Weights are a plain ``state_dict`` (loaded with ``weights_only=True``) next to
+    a JSON file with their SHA-256; a file whose checksum does not match is reported and skipped.
     """
     if kind not in CONFIGS:
         raise ValueError(f"kind must be one of {sorted(CONFIGS)}, got {kind!r}")
     config = CONFIGS[kind]
-    weights, meta = _cache_paths(config)
     dev = get_device(device)
-    if not retrain and weights.exists() and meta.exists():
-        info = json.loads(meta.read_text())
-        digest = hashlib.sha256(weights.read_bytes()).hexdigest()
-        if digest == info.get("sha256"):
-            model = DigitCNN(pool=config.pool)
-            model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-            return model.to(dev).eval(), {**info, "cached": True}
-        print(f"cached weights {weights.name} fail their checksum (got {digest[:12]}, expected "
-              f"{str(info.get('sha256'))[:12]}); retraining")
+    if not retrain:
+        for source, (weights, meta) in (("cache", _cache_paths(config)), ("shipped", _paths(_shipped_dir(), config))):
+            found = _read_checked(weights, meta, config.pool)
+            if found is not None:
+                model, info = found
+                return model.to(dev).eval(), {**info, "source": source, "cached": True}
     model, info = train_cnn(config, dev, progress=progress)
     buf = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, buf)
     info["sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
-    previous = json.loads(meta.read_text()).get("sha256") if meta.exists() else None
-    if previous != info["sha256"] or not weights.exists():
-        # Write to temporary names, then rename: a reader never sees half a file. (Retraining a cached
-        # model gives the same bytes on the same machine, so an identical cache is left untouched.)
-        tmp = weights.with_name(f"{weights.name}.part-{os.getpid()}")
-        tmp.write_bytes(buf.getvalue())
-        meta_tmp = meta.with_name(f"{meta.name}.part-{os.getpid()}")
-        meta_tmp.write_text(json.dumps(info, indent=1))
-        tmp.replace(weights)
-        meta_tmp.replace(meta)
-    return model.eval(), {**info, "cached": False}
+    targets = [_cache_paths(config)] + ([_paths(_shipped_dir(), config)] if ship else [])
+    for weights, meta in targets:
+        previous = json.loads(meta.read_text()).get("sha256") if meta.exists() else None
+        if previous != info["sha256"] or not weights.exists():
+            _write_atomic(weights, meta, buf.getvalue(), info)
+    return model.eval(), {**info, "source": "trained", "cached": False}
 
 
 def to_numpy_images(x: torch.Tensor) -> np.ndarray:

@@ -63,11 +63,12 @@ def test_cnn_shapes_and_named_layers():
 @pytest.mark.slow
 def test_digits_cnn_learns_and_is_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("COURSE_SHIPPED_CNN_DIR", str(tmp_path / "no-shipped-weights"))
     torch.set_num_threads(1)
     model, info = load_cnn("digits", "cpu", progress=False)
-    assert not info["cached"] and info["test"]["accuracy"] >= 0.98
+    assert not info["cached"] and info["source"] == "trained" and info["test"]["accuracy"] >= 0.98
     again, info2 = load_cnn("digits", "cpu")
-    assert info2["cached"]
+    assert info2["cached"] and info2["source"] == "cache"
     for a, b in zip(model.state_dict().values(), again.state_dict().values()):
         assert torch.equal(a, b)
     X, y = cnn_data("digits", "test")
@@ -80,3 +81,16 @@ def test_digits_cnn_learns_and_is_cached(tmp_path, monkeypatch):
     assert json.loads(next((tmp_path / "cnn").glob("digits-*.json")).read_text())["sha256"] == info3["sha256"]
     with pytest.raises(ValueError, match="kind"):
         load_cnn("imagenet")
+
+
+@pytest.mark.parametrize("kind", ["digits", "scenes"])
+def test_shipped_weights_load_and_match_their_checksum(kind, tmp_path, monkeypatch):
+    """Every machine loads the same committed bytes (data/cnn/), never a model trained on a first run."""
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path))          # an empty cache: only the shipped copy
+    model, info = load_cnn(kind, "cpu", progress=False)
+    assert info["source"] == "shipped" and info["cached"]
+    X, y = cnn_data(kind, "test")
+    metrics = evaluate_cnn(model, X, y)
+    for name, value in info["test"].items():      # what training recorded is what the shipped bytes give
+        assert metrics[name] == pytest.approx(value, abs=2e-3)
+    assert not list((tmp_path / "cnn").glob("*.pt"))     # loading never writes the cache

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from ..grader.spec import rel_error
+from ..numerics import rel_error
 
 __all__ = ["rel_error", "rel_error_norm", "numerical_gradient", "sparse_grad_check", "check_gradients"]
 

@@ -39,7 +39,7 @@ class DigitsSplit:
 
     def resized(self, size: int) -> "DigitsSplit":
         """The same split with every image resized (bilinear) to (size, size), e.g. 32 for the course CNN."""
-        from .scenes import resize_images
+        from .resize import resize_images
         return DigitsSplit(*(resize_images(a, size) if i % 2 == 0 else a for i, a in enumerate(
             (self.X_train, self.y_train, self.X_val, self.y_val, self.X_test, self.y_test))))
 

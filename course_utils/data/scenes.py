@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .digits import load_digits_split
+from .resize import resize_images
 
 __all__ = ["SIZES", "SceneObject", "SceneSet", "make_scenes", "resize_images"]
 
@@ -87,24 +88,6 @@ class SceneSet:
             t, l, b, r = obj.box
             out[k, t:b, l:r] = True
         return out
-
-
-def resize_images(images: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear resize of a stack of images.
-
-    Input (N, h, w) float; output (N, size, size) float32 (values stay within the input's range).
-    """
-    import torch
-    import torch.nn.functional as F
-
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim != 3:
-        raise ValueError(f"expected images of shape (N, h, w), got {images.shape}")
-    if not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"size must be a positive integer, got {size!r}")
-    t = torch.from_numpy(images)[:, None]
-    out = F.interpolate(t, size=(int(size), int(size)), mode="bilinear", align_corners=False)
-    return out[:, 0].clamp_(float(images.min(initial=0)), float(images.max(initial=1))).numpy()
 
 
 def _place(rng: np.random.Generator, canvas: int, side: int, taken: list[tuple[int, int, int, int]],

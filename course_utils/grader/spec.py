@@ -16,11 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import math
 
 import numpy as np
 
-__all__ = ["Case", "Question", "LabSpec", "CheckFailed", "rel_error", "compare_close", "expect_close"]
+from ..numerics import rel_error
+
+__all__ = ["Case", "Question", "LabSpec", "CheckFailed", "rel_error", "compare_close", "expect_close", "magnitude"]
 
 
 class CheckFailed(AssertionError):
@@ -41,7 +42,11 @@ class Case:
       call only, in a namespace of its own and binds as ``name`` in the student's namespace, restoring
       it afterwards. A later question that calls an earlier answer is graded with the reference in its
       place (so one bug is charged once); the code can also be a probe that calls the student's
-      function (found in ``student_namespace``) and reports what it observed.
+      function (found in ``student_namespace``) and reports what it observed. What such a probe reports is
+      forgeable (it shares the student's process): judge only values that take the work to produce.
+    - shared: names of kwargs (arrays, or dicts of arrays) handed to the function in memory that the grader
+      reads back *itself* after the call; the judge gets ``(return value, {name: what that memory holds})``.
+      Evidence of in-place updates (or of restoring an input) that no code in the sandbox can rewrite.
     """
     func: str
     kwargs: dict[str, Any]
@@ -49,17 +54,7 @@ class Case:
     returns_kwargs: tuple[str, ...] = ()
     label: str = ""
     provide: tuple[tuple[str, str], ...] = ()
-
-
-def rel_error(x: Any, y: Any) -> float:
-    """cs231n's relative error: max |x - y| / max(1e-8, |x| + |y|), elementwise."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if x.size == 0 and y.size == 0:
-        return 0.0
-    with np.errstate(all="ignore"):
-        err = float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
-    return err if math.isfinite(err) else math.inf     # NaN or inf anywhere is as wrong as can be
+    shared: tuple[str, ...] = ()
 
 
 def _describe(v: Any) -> str:
@@ -77,6 +72,15 @@ def _numeric_list(got: list | tuple) -> Any:
     return arr if arr.dtype.kind in "biuf" and arr.dtype.itemsize <= 8 else got
 
 
+def magnitude(err: float) -> str:
+    """A relative error as a power of ten (``about 1e-03``): feedback that says how far off an answer is
+    without carrying a value an answer could have been built to encode."""
+    if not np.isfinite(err) or err > 1e20:
+        return "far above 1"
+    exp = int(np.clip(np.round(np.log10(max(float(err), 1e-30))), -30, 20))
+    return f"about 1e{exp:+03d}"
+
+
 def compare_close(got: Any, expected: Any, tol: float = 1e-6, path: str = "output") -> tuple[bool, str]:
     """Compare nested plain data: same structure, shapes, finite values, relative error <= tol.
 
@@ -85,7 +89,8 @@ def compare_close(got: Any, expected: Any, tol: float = 1e-6, path: str = "outpu
     if isinstance(expected, (tuple, list)):
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
             n = len(got) if isinstance(got, (tuple, list)) else None
-            return False, f"{path}: expected a tuple of {len(expected)} values, got {_describe(got) if n is None else f'{n} values'}"
+            return False, (f"{path}: expected a tuple of {len(expected)} values, got "
+                           f"{_describe(got) if n is None else 'another number of values'}")
         for i, (g, e) in enumerate(zip(got, expected)):
             ok, msg = compare_close(g, e, tol, f"{path}[{i}]")
             if not ok:
@@ -93,8 +98,8 @@ def compare_close(got: Any, expected: Any, tol: float = 1e-6, path: str = "outpu
         return True, "ok"
     if isinstance(expected, dict):
         if not isinstance(got, dict) or set(got) != set(expected):
-            keys = sorted(got) if isinstance(got, dict) else None
-            return False, f"{path}: expected a dict with keys {sorted(expected)}, got {keys if keys is not None else _describe(got)}"
+            what = "other keys" if isinstance(got, dict) else _describe(got)
+            return False, f"{path}: expected a dict with keys {sorted(expected)}, got {what}"
         for k in sorted(expected):
             ok, msg = compare_close(got[k], expected[k], tol, f"{path}[{k!r}]")
             if not ok:
@@ -111,7 +116,7 @@ def compare_close(got: Any, expected: Any, tol: float = 1e-6, path: str = "outpu
     g = np.asarray(got)
     e = np.asarray(expected)
     if g.shape != e.shape:
-        return False, f"{path}: expected shape {e.shape}, got shape {g.shape}"
+        return False, f"{path}: expected shape {e.shape}, got an array of another shape"
     if g.dtype.kind not in "biuf" or g.dtype.itemsize > 8:
         return False, f"{path}: expected numbers, got dtype {g.dtype}"
     with np.errstate(all="ignore"):
@@ -120,11 +125,10 @@ def compare_close(got: Any, expected: Any, tol: float = 1e-6, path: str = "outpu
         return False, f"{path}: contains NaN or inf"
     err = rel_error(g, e)
     if not err <= tol and tol == 0 and e.dtype.kind in "biu":   # exact integers (ids, indices, counts): say how many differ
-        wrong = int(np.count_nonzero(g != e))
-        return False, (f"{path}: {wrong} of {e.size} entries differ" if e.ndim else f"{path}: wrong value")
+        return False, (f"{path}: some of its {e.size} entries differ" if e.ndim else f"{path}: wrong value")
     if not err <= tol:                      # "not <=": a NaN error fails
-        return False, f"{path}: relative error {err:.2e} exceeds the tolerance {tol:.0e}"
-    return True, f"relative error {err:.1e}"
+        return False, f"{path}: relative error {magnitude(err)} exceeds the tolerance {tol:.0e}"
+    return True, f"relative error {magnitude(err)}"
 
 
 def expect_close(name: str, got: Any, expected: Any, tol: float = 1e-6, verbose: bool = True) -> float:
