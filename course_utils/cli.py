@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cnn", help="show the course CNNs (units 1, 2, 7), or train them into the data cache")
     p.add_argument("kind", nargs="?", default="all", choices=["all", "digits", "scenes"])
     p.add_argument("--retrain", action="store_true",
-                   help="train on this machine into data/cache/cnn/ (then used instead of the shipped weights)")
+                   help="train on this machine into data/cache/cnn/ (used where no shipped copy in data/cnn/ matches)")
     p.add_argument("--ship", action="store_true",
                    help="instructors: train and also write the shipped copy in data/cnn/ (commit it)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)")

@@ -21,7 +21,8 @@ Every ReLU is its own ``nn.ReLU`` module (never reused), so guided backprop can 
 :func:`load_cnn` returns the course's **shipped** weights (``data/cnn/``, a few hundred kB, SHA-256 checked), so every
 machine sees the same model bytes and no lecture trains silently on a first run. :func:`train_cnn` is the real
 training run (digits: about 10 s on 2 CPU cores; scenes: about a minute); ``course cnn --retrain`` trains into the
-cache ``data/cache/cnn/`` (which then takes precedence), and ``course cnn --ship`` writes the shipped copy.
+cache ``data/cache/cnn/`` (used only where no shipped copy matches the config), and ``course cnn --ship`` writes
+the shipped copy.
 """
 
 from __future__ import annotations
@@ -277,8 +278,9 @@ def load_cnn(kind: str = "digits", device: str | torch.device | None = None, *, 
              progress: bool = True, ship: bool = False) -> tuple[DigitCNN, dict]:
     """The trained course CNN of ``kind`` (``"digits"`` or ``"scenes"``).
 
-    Looks, in order, in the cache ``data/cache/cnn/`` (what ``course cnn --retrain`` wrote on this machine), then in
-    the course's shipped weights ``data/cnn/``; trains only when neither exists. ``retrain=True`` trains now and
+    Looks, in order, in the course's shipped weights ``data/cnn/`` (the same bytes on every machine), then in the
+    cache ``data/cache/cnn/`` (what ``course cnn --retrain`` wrote, used where nothing is shipped for the config);
+    trains only when neither exists. ``retrain=True`` trains now and
     writes the cache (``ship=True``: the shipped copy too). A lecture never passes ``retrain``: it would change
     what other lectures load; it calls :func:`train_cnn` for a training run of its own.
 
@@ -292,7 +294,7 @@ def load_cnn(kind: str = "digits", device: str | torch.device | None = None, *, 
     config = CONFIGS[kind]
     dev = get_device(device)
     if not retrain:
-        for source, (weights, meta) in (("cache", _cache_paths(config)), ("shipped", _paths(_shipped_dir(), config))):
+        for source, (weights, meta) in (("shipped", _paths(_shipped_dir(), config)), ("cache", _cache_paths(config))):
             found = _read_checked(weights, meta, config.pool)
             if found is not None:
                 model, info = found

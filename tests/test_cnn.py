@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,3 +97,13 @@ def test_shipped_weights_load_and_match_their_checksum(kind, tmp_path, monkeypat
     for name, value in info["test"].items():      # what training recorded is what the shipped bytes give
         assert metrics[name] == pytest.approx(value, abs=2e-3)
     assert not list((tmp_path / "cnn").glob("*.pt"))     # loading never writes the cache
+    # a different model in the cache (an old local retrain) never shadows the shipped bytes
+    other = DigitCNN(pool=model.pool_kind)
+    buf = io.BytesIO()
+    torch.save(other.state_dict(), buf)
+    stem = next(Path(__file__).resolve().parents[1].joinpath("data", "cnn").glob(f"{kind}-*.pt")).stem
+    (tmp_path / "cnn" / f"{stem}.pt").write_bytes(buf.getvalue())
+    (tmp_path / "cnn" / f"{stem}.json").write_text(json.dumps({"sha256": hashlib.sha256(buf.getvalue()).hexdigest()}))
+    again, info2 = load_cnn(kind, "cpu", progress=False)
+    assert info2["source"] == "shipped"
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
