@@ -73,6 +73,10 @@ def submit_notebook(lab_id: str, path: str | os.PathLike[str] | None = None, stu
         return None
     saved = datetime.fromtimestamp(nb_path.stat().st_mtime).strftime("%H:%M:%S")
     print(f"Grading the saved file {nb_path} (last saved at {saved}); save (Ctrl+S) first if you changed it.")
+    from ..delivery.exchange import drop_if_configured   # on a hub: hand in to $COURSE_EXCHANGE_DIR, if set
+    handed_in = drop_if_configured(nb_path, lab_id)
+    if handed_in:
+        print(handed_in)
     gb_path = default_gradebook_path()
     try:
         result = grade_notebook(nb_path, student=student or student_id(nb_path), expect_lab=lab_id,
