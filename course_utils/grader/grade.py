@@ -39,7 +39,7 @@ from .extract import MAX_UNITS, program_from_plain, read_submission
 from .limited import LimitExceeded, run_limited
 from .registry import all_labs
 from .safety import clean_text
-from .sandbox import BudgetExhausted, QuestionAborted, Sandbox, SandboxLimits, describe_isolation
+from .sandbox import BudgetExhausted, CaseAnswer, QuestionAborted, Sandbox, SandboxLimits, describe_isolation
 from .spec import Case, LabSpec, Question
 
 __all__ = ["GRADER_VERSION", "SubmissionError", "QuestionResult", "GradeResult", "identify_lab",
@@ -204,7 +204,12 @@ def _question_result(q: Question, cases: list[Case], answers: list[Any], aborted
         if not ans.ok:
             first_problem = first_problem or f"{case.label or case.func}: {ans.error}"
             continue
-        got = ans.value if not case.returns_kwargs else (ans.value, {k: ans.after.get(k) for k in case.returns_kwargs})
+        if case.returns_kwargs or case.shared:
+            after = {k: ans.after.get(k) for k in case.returns_kwargs}
+            after.update({k: ans.shared.get(k) for k in case.shared})   # read by the grader itself
+            got = (ans.value, after)
+        else:
+            got = ans.value
         try:
             expected = q.reference(case)
             ok, msg = q.judge(got, expected, case)
@@ -229,6 +234,33 @@ def _question_result(q: Question, cases: list[Case], answers: list[Any], aborted
         status = "partial" if passed else "failed"
         message = f"{passed} of {n} tests passed; first problem: {clean_text(first_problem, 400)}"
     return QuestionResult(q.id, q.title, score, float(q.points), status, message, passed, n)
+
+
+def _second_stage(box: Sandbox, q: Question, cases: list[Case], answers: list[CaseAnswer]) -> tuple[list[CaseAnswer], str | None]:
+    """Run ``q.then`` for each answered case in a fresh sandbox process; pair the answers (see ``Question.then``)."""
+    follow: list[tuple[int, Case]] = []
+    for i, (case, ans) in enumerate(zip(cases, answers)):
+        if ans.ok:
+            try:
+                nxt = q.then(case, ans.value) if q.then is not None else None
+            except Exception:  # noqa: BLE001 -- a first answer the stage cannot use gives it nothing to run
+                nxt = None
+            if nxt is not None:
+                follow.append((i, nxt))
+    second: list[CaseAnswer] = []
+    aborted = None
+    if follow:
+        box.close()                      # a fresh process: nothing of the first stage survives in it
+        try:
+            second = box.run_cases([c for _, c in follow], q.timeout_s)
+        except QuestionAborted as exc:
+            second, aborted = exc.answers, str(exc)
+    out = [CaseAnswer(a.ok, value=(a.value, None), error=a.error) if a.ok else a for a in answers]
+    for (i, _), ans in zip(follow, second):
+        out[i] = CaseAnswer(True, value=(answers[i].value, ans.value)) if ans.ok else CaseAnswer(False, error=ans.error)
+    for i, _ in follow[len(second):]:
+        out[i] = CaseAnswer(False, error="the second stage did not run")
+    return out, aborted
 
 
 def grade_notebook(path: str | Path, *, student: str | None = None, seed: int | None = None,
@@ -286,6 +318,8 @@ def grade_notebook(path: str | Path, *, student: str | None = None, seed: int | 
                 answers, aborted = box.run_cases(cases, q.timeout_s), None
             except QuestionAborted as exc:   # BudgetExhausted included
                 answers, aborted = exc.answers, str(exc)
+            if q.then is not None and aborted is None:
+                answers, aborted = _second_stage(box, q, cases, answers)
             results.append(_question_result(q, cases, answers, aborted))
         notes = [clean_text(n, 400, numbers=False) for n in program.problems]
         # a failure in a statement no graded answer depends on (the lab's own demonstration cells, which may use
@@ -293,7 +327,7 @@ def grade_notebook(path: str | Path, *, student: str | None = None, seed: int | 
         needed = program.units_needed_by({n for q in lab.questions for n in q.names})
         notes += [clean_text(n, 500, numbers=False) for n, i in zip(box.load_errors, box.load_error_units)
                   if i is None or i in needed]
-        isolation = describe_isolation(box.mode)
+        isolation = f"{describe_isolation(box.mode)}; {box.describe_limits()}"
     return GradeResult(lab=lab.lab_id, lab_title=lab.title, student=student or path.stem, path=str(path),
                        sha256=sha, seed=seed, questions=results, started_at=started.isoformat(timespec="seconds"),
                        finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -44,14 +44,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import wire
+import builtins
+
+import numpy as np
+
+from . import cgroup, wire
 from .extract import Program
 from .limited import set_parent_death_signal
 from .safety import clean_text
 from .spec import Case
 
 __all__ = ["SandboxLimits", "SandboxError", "QuestionAborted", "BudgetExhausted", "CaseAnswer", "Sandbox",
-           "isolation_mode", "describe_isolation", "MODES"]
+           "isolation_mode", "describe_isolation", "MODES", "remove_stale_temp", "protect_grader",
+           "SANDBOX_OOM_SCORE_ADJ", "GRADER_OOM_SCORE_ADJ", "TEMP_PREFIX", "EXCHANGE_BYTES"]
 
 _MAIN = Path(__file__).with_name("sandbox_main.py")
 _WIRE = Path(__file__).with_name("wire.py")
@@ -75,6 +80,10 @@ def _batches(indices: list[int], sizes: list[int]) -> Iterable[list[int]]:
     if batch:
         yield batch
 MAX_ANSWER_BYTES = 128 * 1024 * 1024   # all the answers to one question, as received (each frame: wire's limit)
+EXCHANGE_BYTES = 16 * 1024 * 1024      # memory shared with the sandbox that the grader reads back itself (Case.shared)
+SANDBOX_OOM_SCORE_ADJ = 1000           # every sandbox process: first in line for the kernel's OOM killer
+GRADER_OOM_SCORE_ADJ = -800            # the grader (when it may lower it: root): last in line
+TEMP_PREFIX = "course-grade-"          # temporary folders: course-grade-<grader pid>-<random>
 _ETC_FILES = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime")
 _HIDDEN_SYSTEM = ("/usr/local", "/usr/src")
 
@@ -116,6 +125,7 @@ class CaseAnswer:
     value: Any = None
     after: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    shared: dict[str, Any] = field(default_factory=dict)   # read back by the grader itself (Case.shared)
 
 
 def _probe(cmd: list[str]) -> bool:
@@ -192,12 +202,17 @@ def _bwrap_args(limits: "SandboxLimits | None" = None, files: Sequence[tuple[str
     ``files``: extra ``(host path, sandbox path)`` pairs bound read-only (the sandbox program).
     """
     lim = limits or SandboxLimits()
+    # no --new-session: a session of its own would give the sandbox a scheduler autogroup of its own (escaping
+    # the grader's nice); the seccomp filter refuses the terminal ioctls (TIOCSTI, TIOCLINUX) that it guards against
     args = ["bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--die-with-parent", "--new-session", "--hostname", "sandbox"]
-    if os.geteuid() == 0:  # sandbox_main drops to a fresh uid: that needs these, and nothing else
-        args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_CHOWN"]
+            "--die-with-parent", "--hostname", "sandbox"]
+    # sandbox_main remounts the private tmpfs with an inode limit (CAP_SYS_ADMIN) and, as root, drops to a fresh
+    # uid (CAP_SETUID, CAP_SETGID, CAP_CHOWN); it then has no capability left, before any student code runs
+    if os.geteuid() == 0:
+        args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_CHOWN",
+                 "--cap-add", "CAP_SYS_ADMIN"]
     else:
-        args += ["--unshare-user"]
+        args += ["--unshare-user", "--cap-add", "CAP_SYS_ADMIN"]
     mounts: dict[str, str] = {"/": "tmpfs"}   # sandbox path -> "bind" (host folder) or "tmpfs"/"dir"
 
     def exists(path: str) -> bool:
@@ -258,9 +273,96 @@ def _env() -> dict[str, str]:
             "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
 
 
-def _child_setup() -> None:
-    """In the forked child before exec: die with the grader."""
+def _child_setup(procs_fds: Sequence[int] = ()) -> None:
+    """In the forked child before exec, while it still has the grader's rights: die with the grader, join the
+    sandbox's cgroup (``procs_fds``: its open ``cgroup.procs`` files), and become first in line for the OOM
+    killer (children inherit it; an unprivileged, non-dumpable process could not set it later)."""
     set_parent_death_signal(signal.SIGKILL)
+    for fd in procs_fds:
+        os.write(fd, b"0")
+    if os.path.exists("/proc/self/oom_score_adj"):
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+        try:
+            os.write(fd, str(SANDBOX_OOM_SCORE_ADJ).encode())
+        finally:
+            os.close(fd)
+
+
+_protection: str | None = None
+
+
+def protect_grader() -> str:
+    """Make this grading process last in line for the kernel's OOM killer (``oom_score_adj``
+    :data:`GRADER_OOM_SCORE_ADJ`, read back); returns a sentence saying what holds. Lowering it needs
+    ``CAP_SYS_RESOURCE``; without it the grader keeps its value and the sentence (in every report) says so.
+    The sandbox's own value is raised in any case and verified (:func:`_child_setup`)."""
+    global _protection
+    if _protection is None:
+        path = "/proc/self/oom_score_adj"
+        if not os.path.exists(path):
+            _protection = "the grader's OOM priority is not adjustable here"
+        else:
+            try:
+                with open(path, "w") as f:
+                    f.write(str(GRADER_OOM_SCORE_ADJ))
+            except PermissionError:         # lowering needs CAP_SYS_RESOURCE: say so in every report
+                pass
+            with open(path) as f:
+                got = int(f.read().strip())
+            if got == GRADER_OOM_SCORE_ADJ:
+                _protection = f"OOM priority: grader {GRADER_OOM_SCORE_ADJ}, sandbox processes {SANDBOX_OOM_SCORE_ADJ}"
+            else:
+                _protection = (f"OOM priority: sandbox processes {SANDBOX_OOM_SCORE_ADJ}; the grader keeps {got} "
+                               "(lowering it needs CAP_SYS_RESOURCE, which this grader lacks)")
+    return _protection
+
+
+def remove_stale_temp(root: str | None = None) -> int:
+    """Remove the temporary folders (``course-grade-<pid>-*``) of graders that were killed: only folders of
+    this user whose owner process is gone. Returns how many were removed."""
+    root = root or tempfile.gettempdir()
+    removed = 0
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return 0
+    for e in entries:
+        if not e.name.startswith(TEMP_PREFIX):
+            continue
+        pid = e.name[len(TEMP_PREFIX):].split("-", 1)[0]
+        try:
+            st = os.lstat(e.path)
+        except OSError:
+            continue
+        if not pid.isdigit() or not __import__("stat").S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() \
+                or os.path.exists(f"/proc/{int(pid)}"):
+            continue
+        shutil.rmtree(e.path, ignore_errors=True)
+        removed += not os.path.lexists(e.path)
+    return removed
+
+
+_BUILTIN_ERRORS = {n for n, v in vars(builtins).items() if isinstance(v, type) and issubclass(v, BaseException)} | \
+    {"LinAlgError", "AxisError"}
+
+
+def _layout(cases: Sequence[Case]) -> list[list[tuple[str, str | None, int, tuple[int, ...], Any]]]:
+    """Where each case's ``shared`` arrays go in the exchange memory: per case, ``(name, key, offset, shape,
+    dtype)`` (``key`` for a dict of arrays); ``ValueError`` when they do not fit."""
+    out, offset = [], 0
+    for c in cases:
+        slots = []
+        for name in c.shared:
+            v = c.kwargs[name]
+            items = [(None, v)] if isinstance(v, np.ndarray) else sorted(v.items())
+            for key, a in items:
+                a = np.asarray(a)
+                slots.append((name, key, offset, a.shape, a.dtype))
+                offset += -(-a.nbytes // 64) * 64
+        out.append(slots)
+    if offset > EXCHANGE_BYTES:
+        raise ValueError(f"the shared arrays of one question need {offset} bytes, more than {EXCHANGE_BYTES}")
+    return out
 
 
 def _status(pid: str) -> tuple[int, int]:
@@ -369,7 +471,11 @@ class Sandbox:
         self._inner_pid: int | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._watch: _MemoryWatch | None = None
-        self._fd_req = self._fd_ans = -1
+        self._fd_req = self._fd_ans = self._fd_exchange = -1
+        self._cgroup: cgroup.SandboxCgroup | None = None
+        self.cgroup_support = cgroup.support()
+        self.protection = protect_grader()
+        self._locations = self._valid_locations(program)
 
     # -- time -------------------------------------------------------------------------------
     def remaining(self) -> float:
@@ -396,22 +502,47 @@ class Sandbox:
             return [shutil.which("unshare") or "unshare", "--user", "--map-root-user", *_UNSHARE_NS, "--", *py]
         return py
 
+    def describe_limits(self) -> str:
+        """Which limits the kernel enforces on this sandbox (its cgroup, or why none) and the OOM priorities."""
+        return (f"{self.cgroup_support.describe(self.limits.total_memory_bytes, self.limits.nproc)}; "
+                f"{self.protection}")
+
     def _start(self) -> None:
         if self.remaining() <= 0:
             raise BudgetExhausted(self._budget_message(), [])
-        self._tmp = tempfile.TemporaryDirectory(prefix="course-grade-")
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
+        procs_fds: list[int] = []
+        if self.cgroup_support.version:
+            try:
+                self._cgroup = cgroup.SandboxCgroup.create(self.cgroup_support, memory_bytes=self.limits.total_memory_bytes,
+                                                           pids=self.limits.nproc)
+                procs_fds = [os.open(f, os.O_WRONLY | os.O_CLOEXEC) for f in self._cgroup.procs_files()]
+            except OSError as exc:
+                for fd in procs_fds:
+                    os.close(fd)
+                self.close()
+                raise SandboxError(f"could not create the sandbox's cgroup ({exc})") from None
+        exchange = os.path.join(self._tmp.name, "exchange")
+        self._fd_exchange = os.open(exchange, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        os.ftruncate(self._fd_exchange, EXCHANGE_BYTES)
+        os.unlink(exchange)
         req_r, req_w = os.pipe()
         ans_r, ans_w = os.pipe()
+        ex_fd = os.dup(self._fd_exchange)      # the sandbox's own descriptor (inheritable through pass_fds)
         log = open(os.path.join(self._tmp.name, "sandbox.log"), "wb")
         try:
-            self._proc = subprocess.Popen(self._command() + [str(req_r), str(ans_w)], pass_fds=(req_r, ans_w),
-                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=_env(),
-                                          cwd=self._tmp.name, start_new_session=True, preexec_fn=_child_setup)
-        except OSError as exc:
+            self._proc = subprocess.Popen(self._command() + [str(req_r), str(ans_w), str(ex_fd)],
+                                          pass_fds=(req_r, ans_w, ex_fd), stdin=subprocess.DEVNULL, stdout=log,
+                                          stderr=log, env=_env(), cwd=self._tmp.name, process_group=0,
+                                          preexec_fn=functools.partial(_child_setup, procs_fds))
+        except (OSError, subprocess.SubprocessError) as exc:
+            for fd in (req_w, ans_r):
+                os.close(fd)
+            self.close()
             raise SandboxError(f"could not start the sandbox: {exc}") from None
         finally:
-            os.close(req_r)
-            os.close(ans_w)
+            for fd in (req_r, ans_w, ex_fd, *procs_fds):
+                os.close(fd)
             log.close()
         self._fd_req, self._fd_ans = req_w, ans_r
         os.set_blocking(req_w, False)      # every write has a deadline: a sandbox that stops reading can't stall us
@@ -422,7 +553,7 @@ class Sandbox:
                   "keep": _keep_paths(), "etc": [f for f in _ETC_FILES if os.path.exists(f)],
                   "hidden_system": list(_HIDDEN_SYSTEM),
                   "mask": [*self.private_paths, str(package.parent), os.path.expanduser("~")],
-                  "workdir": os.path.join(self._tmp.name, "work"),
+                  "workdir": os.path.join(self._tmp.name, "work"), "exchange_bytes": EXCHANGE_BYTES,
                   "limits": {"memory_bytes": self.limits.memory_bytes, "cpu_s": self.limits.cpu_s,
                              "fsize_bytes": self.limits.fsize_bytes, "nofile": self.limits.nofile,
                              "nproc": self.limits.nproc, "tmpfs_bytes": self.limits.tmpfs_bytes}}
@@ -443,11 +574,17 @@ class Sandbox:
             self._start_failed(type(exc).__name__, str(exc))
         self.started = True
         self.notes = [clean_text(n, 300, numbers=False) for n in ready.get("notes", []) if type(n) is str][:10]
+        adj = ready.get("oom_score_adj")
+        if os.path.exists("/proc/self/oom_score_adj") and adj != SANDBOX_OOM_SCORE_ADJ:
+            # read back before any student code ran (the grader set it before exec): never graded unprotected
+            self._start_failed("oom_score_adj", f"the sandbox reads back {clean_text(adj, 20)}, "
+                                                f"not {SANDBOX_OOM_SCORE_ADJ}")
         self._inner_pid = self._child_of(self._proc.pid) if self.mode != "plain" else self._proc.pid
-        fresh_uid_used = self.mode in ("bwrap", "root-ns") and os.geteuid() == 0
-        self._watch = _MemoryWatch(config["uid"] if fresh_uid_used else None, self._proc.pid,
-                                   self._inner_pid or self._proc.pid, self.limits.total_memory_bytes)
-        self._watch.start()
+        if self._cgroup is None:       # no cgroup: the grader watches the sandbox's resident memory itself
+            fresh_uid_used = self.mode in ("bwrap", "root-ns") and os.geteuid() == 0
+            self._watch = _MemoryWatch(config["uid"] if fresh_uid_used else None, self._proc.pid,
+                                       self._inner_pid or self._proc.pid, self.limits.total_memory_bytes)
+            self._watch.start()
 
     def _start_failed(self, kind: str, text: str) -> None:
         log_text = clean_text(self._log_tail(), 2000, numbers=False)
@@ -505,6 +642,10 @@ class Sandbox:
         if self._watch is not None and self._watch.exceeded:
             return (f"the sandbox was stopped: its processes together used more than "
                     f"{round(self.limits.total_memory_bytes / 2**20)} MiB of memory (forked processes share one limit)")
+        if self._cgroup is not None and self._cgroup.oom_kills() > 0:
+            return (f"the sandbox was stopped by the kernel: together its processes, files and kernel memory needed "
+                    f"more than its {round(self.limits.total_memory_bytes / 2**20)} MiB memory limit "
+                    "(forked processes and files in /tmp share one limit)")
         try:
             code = proc.wait(timeout=2)
         except subprocess.TimeoutExpired:
@@ -519,13 +660,13 @@ class Sandbox:
 
     def close(self) -> None:
         """Kill the sandbox process (its whole PID namespace / process group) and clean up."""
-        for fd in (self._fd_req, self._fd_ans):
+        for fd in (self._fd_req, self._fd_ans, self._fd_exchange):
             if fd >= 0:
                 try:
                     os.close(fd)
                 except OSError:
                     pass
-        self._fd_req = self._fd_ans = -1
+        self._fd_req = self._fd_ans = self._fd_exchange = -1
         if self._watch is not None:
             self._watch.stop()
         if self._proc is not None:
@@ -546,6 +687,9 @@ class Sandbox:
                 self._wait_gone(inner)
             self._proc = None
             self._inner_pid = None
+        if self._cgroup is not None:
+            self._cgroup.remove()
+            self._cgroup = None
         if self._tmp is not None:
             shutil.rmtree(self._tmp.name, ignore_errors=True)
             self._tmp = None
@@ -628,6 +772,66 @@ class Sandbox:
                 if self.remaining() <= 0:
                     raise BudgetExhausted(self._budget_message(), []) from None
 
+    def _read_shared(self, slots: list[tuple[str, str | None, int, tuple[int, ...], Any]]) -> dict[str, Any]:
+        """What the exchange memory holds now for one case's shared arrays (read by the grader, so no code in
+        the sandbox can rewrite the evidence); a name whose memory cannot be read is left out."""
+        out: dict[str, Any] = {}
+        bad: set[str] = set()
+        for name, key, offset, shape, dtype in slots:
+            n = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+            try:
+                raw = os.pread(self._fd_exchange, n, offset) if n else b""
+            except OSError:
+                raw = b""
+            if len(raw) != n:                  # the sandbox truncated the file: no evidence
+                bad.add(name)
+                continue
+            a = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+            if key is None:
+                out[name] = a
+            else:
+                out.setdefault(name, {})[key] = a
+        return {k: v for k, v in out.items() if k not in bad}
+
+    @staticmethod
+    def _valid_locations(program: Program) -> dict[int, tuple[set[int], set[str]]]:
+        """Per code cell (1-based): the lines the kept statements cover and the names they define."""
+        out: dict[int, tuple[set[int], set[str]]] = {}
+        for u in program.units:
+            lines, names = out.setdefault(u.cell + 1, (set(), set()))
+            lines.update(range(u.line, u.line + u.source.count("\n") + 1))
+            names.update(u.names)
+        return out
+
+    def _error_text(self, err: Any, case: Case) -> str:
+        """A failed case, in the grader's words: the kind of failure, a built-in exception's class name, and
+        the place in the notebook if it is a real one -- never text from the sandbox, which could spell out
+        a hidden input in any form (words, letters, a class name of its making)."""
+        if type(err) is not dict:
+            return "raised an exception"
+        kind = err.get("kind")
+        if kind == "not_implemented":
+            return "not implemented"
+        if kind == "not_defined":
+            return f"{case.func} is not defined (or not a function) in your notebook"
+        if kind == "not_plain_data":
+            return ("returned a value that is not plain data (use numbers, NumPy arrays, strings, and lists, "
+                    "tuples or dicts of them)")
+        name = err.get("type")
+        text = f"raised {name}" if type(name) is str and name in _BUILTIN_ERRORS else \
+            "raised an exception of a class defined in your code"
+        cell, line, func = err.get("cell"), err.get("line"), err.get("func")
+        try:
+            cell_no = int(cell) if type(cell) is str and cell.isdigit() and len(cell) < 6 else None
+        except ValueError:
+            cell_no = None
+        where = self._locations.get(cell_no) if cell_no is not None else None
+        if where is not None and type(line) is int and line in where[0]:
+            text += f" at code cell {cell_no}, line {line}"
+            if type(func) is str and func in where[1]:
+                text += f", in {func}"
+        return text
+
     def run_cases(self, cases: Sequence[Case], timeout_s: float) -> list[CaseAnswer]:
         """Run one question's cases; the inputs leave the grader only now.
 
@@ -642,11 +846,13 @@ class Sandbox:
         budget_bound = self.remaining() < timeout_s
         deadline = self._until(timeout_s)
         self.received_bytes = 0
+        layout = _layout(cases)
         try:
             self._send({"op": "call", "cases": [
                 {"func": c.func, "kwargs": c.kwargs, "seed": c.seed, "returns_kwargs": list(c.returns_kwargs),
-                 "provide": [[name, source] for name, source in c.provide]}
-                for c in cases]}, deadline)
+                 "provide": [[name, source] for name, source in c.provide],
+                 "shared": [[name, key, offset] for name, key, offset, _, _ in slots]}
+                for c, slots in zip(cases, layout)]}, deadline)
             while True:
                 msg = self._receive(deadline)
                 if msg["event"] == "done":
@@ -656,11 +862,13 @@ class Sandbox:
                 if self.received_bytes > MAX_ANSWER_BYTES:     # the grader keeps every answer until it judges
                     raise wire.WireError(f"the answers to this question add up to more than "
                                          f"{MAX_ANSWER_BYTES >> 20} MB")
+                case = cases[len(answers)]
                 if msg["ok"]:
                     after = msg.get("after", {})
-                    answers.append(CaseAnswer(True, value=msg.get("value"), after=after if type(after) is dict else {}))
+                    answers.append(CaseAnswer(True, value=msg.get("value"), after=after if type(after) is dict else {},
+                                              shared=self._read_shared(layout[len(answers)])))
                 else:
-                    answers.append(CaseAnswer(False, error=clean_text(msg.get("error", "failed"), 400)))
+                    answers.append(CaseAnswer(False, error=self._error_text(msg.get("error"), case)))
             if len(answers) != len(cases):
                 raise wire.WireError(f"{len(answers)} answers for {len(cases)} cases")
             return answers

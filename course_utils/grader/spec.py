@@ -57,9 +57,10 @@ class Case:
     shared: tuple[str, ...] = ()
 
 
-def _describe(v: Any) -> str:
+def _describe(v: Any, answer: bool = False) -> str:
+    """The kind of a value; for an answer (``answer=True``) no shape: a shape could encode a hidden input."""
     if isinstance(v, np.ndarray):
-        return f"array of shape {v.shape} and dtype {v.dtype}"
+        return f"an array of dtype {v.dtype}" if answer else f"array of shape {v.shape} and dtype {v.dtype}"
     return type(v).__name__
 
 
@@ -90,7 +91,7 @@ def compare_close(got: Any, expected: Any, tol: float = 1e-6, path: str = "outpu
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
             n = len(got) if isinstance(got, (tuple, list)) else None
             return False, (f"{path}: expected a tuple of {len(expected)} values, got "
-                           f"{_describe(got) if n is None else 'another number of values'}")
+                           f"{_describe(got, True) if n is None else 'another number of values'}")
         for i, (g, e) in enumerate(zip(got, expected)):
             ok, msg = compare_close(g, e, tol, f"{path}[{i}]")
             if not ok:
@@ -98,7 +99,7 @@ def compare_close(got: Any, expected: Any, tol: float = 1e-6, path: str = "outpu
         return True, "ok"
     if isinstance(expected, dict):
         if not isinstance(got, dict) or set(got) != set(expected):
-            what = "other keys" if isinstance(got, dict) else _describe(got)
+            what = "other keys" if isinstance(got, dict) else _describe(got, True)
             return False, f"{path}: expected a dict with keys {sorted(expected)}, got {what}"
         for k in sorted(expected):
             ok, msg = compare_close(got[k], expected[k], tol, f"{path}[{k!r}]")
@@ -108,11 +109,11 @@ def compare_close(got: Any, expected: Any, tol: float = 1e-6, path: str = "outpu
     if isinstance(expected, str) or expected is None:
         return (got == expected and type(got) is type(expected)), f"{path}: wrong value"
     if isinstance(got, bool) != isinstance(expected, (bool, np.bool_)):
-        return False, f"{path}: expected {_describe(expected)}, got {_describe(got)}"
+        return False, f"{path}: expected {_describe(expected)}, got {_describe(got, True)}"
     if isinstance(got, (list, tuple)) and isinstance(expected, np.ndarray) and expected.ndim > 0:
         got = _numeric_list(got)           # a list of numbers where an array is expected: judge its values
     if not isinstance(got, (np.ndarray, int, float, np.number)):
-        return False, f"{path}: expected {_describe(expected)}, got {_describe(got)}"
+        return False, f"{path}: expected {_describe(expected)}, got {_describe(got, True)}"
     g = np.asarray(got)
     e = np.asarray(expected)
     if g.shape != e.shape:
@@ -172,6 +173,10 @@ class Question:
     - reference: ``f(case) -> expected plain data``; runs only in the trusted grader
     - compare: ``f(got, expected, case) -> (ok, message)``; default :func:`compare_close` with ``tol``
     - timeout_s: wall-clock limit for all this question's calls in the sandbox
+    - then: a second stage run in a *fresh* sandbox process (nothing of the first stage survives there):
+      ``f(case, first answer) -> Case | None``; the judge then gets ``(first answer, second answer)``
+      (None for the second when the first gave nothing to continue with). E.g. a checkpoint saved in one
+      process is loaded in another, so a loader that remembers instead of reading files gets nothing.
     """
     id: str
     title: str
@@ -183,6 +188,7 @@ class Question:
     tol: float = 1e-6
     compare: Callable[[Any, Any, Case], tuple[bool, str]] | None = None
     timeout_s: float = 20.0
+    then: Callable[[Case, Any], Case | None] | None = None
 
     def judge(self, got: Any, expected: Any, case: Case) -> tuple[bool, str]:
         if self.compare is not None:

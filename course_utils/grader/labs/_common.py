@@ -25,8 +25,7 @@ def named_compare(names: Sequence[str], tol: float) -> Callable[[Any, Any, Case]
 
     def compare(got: Any, expected: Any, case: Case) -> tuple[bool, str]:
         if not isinstance(got, (tuple, list)) or len(got) != len(names):
-            n = len(got) if isinstance(got, (tuple, list)) else None
-            what = f"{n} values" if n is not None else type(got).__name__
+            what = "another number of values" if isinstance(got, (tuple, list)) else type(got).__name__
             return False, f"expected a tuple of {len(names)} values ({', '.join(names)}), got {what}"
         for name, g, e in zip(names, got, expected):
             ok, msg = compare_close(g, e, tol, path=name)
