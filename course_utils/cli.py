@@ -66,8 +66,8 @@ def _cmd_data(args: argparse.Namespace) -> int:
             for name in sorted(CORPORA):
                 p = corpus_path(name)
                 print(f"  {name:12s} {'cached' if p.exists() else 'missing'}  {p}")
-            print("  python       built from this machine's Python standard library")
-            print("  c            built from this machine's C headers (/usr/include)")
+            print("  python       shipped: data/corpora/python-stdlib.txt.gz (Python 3.11 standard library)")
+            print("  c            shipped: data/corpora/c-sqlite-select.txt.gz (SQLite's select.c)")
     except (CorpusNotAvailable, ChecksumError, FileNotFoundError, ValueError) as exc:
         print(f"course data {args.data_cmd}: {exc}", file=sys.stderr)
         return 2

@@ -1,15 +1,19 @@
 """Text corpora for the character-level models.
 
 * ``shakespeare`` -- tinyshakespeare (1,115,394 characters, 65 symbols), cached with a checksum.
-* ``python``      -- the Python standard library's own sources (on every machine with Python).
-* ``c``           -- C header files under ``/usr/include`` (on most Linux and macOS machines).
+* ``python``      -- 1,000,000 characters of the Python 3.11 standard library's own sources (shipped, PSF licence).
+* ``c``           -- SQLite's ``select.c`` (334,028 characters of C, public domain; shipped).
 
-The code corpora are selected deterministically (sorted paths, ASCII files only) and capped
-in size, so the same machine always yields the same text.
+The code corpora ship in ``data/corpora/`` (gzip, SHA-256 checked), so every machine -- Linux, macOS or Windows,
+whatever its Python patch release or its ``/usr/include`` -- trains on the same characters.
+:func:`build_code_corpus` is how they were made: it reads this machine's own files (``python``: the standard
+library in sorted order; ``c``: any folder of C sources), ASCII files only, tabs expanded.
 """
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +22,7 @@ from urllib.error import URLError
 from .download import cache_dir, download_file, install_file, sha256_file
 
 __all__ = ["CorpusNotAvailable", "CorpusSpec", "CORPORA", "corpus_names", "corpus_path",
-           "fetch_corpus", "add_corpus", "load_corpus", "load_code_corpus"]
+           "fetch_corpus", "add_corpus", "load_corpus", "load_code_corpus", "build_code_corpus"]
 
 
 class CorpusNotAvailable(FileNotFoundError):
@@ -44,7 +48,12 @@ CORPORA: dict[str, CorpusSpec] = {
         n_chars=1_115_394,
     ),
 }
-CODE_CORPORA = ("python", "c")
+# name -> (file in data/corpora/, SHA-256 of the uncompressed text, number of characters)
+CODE_CORPORA: dict[str, tuple[str, str, int]] = {
+    "python": ("python-stdlib.txt.gz", "08387771051813be326c25f8d41b15e4805a30305a5ca0501bd9c2c89413c4b6", 1_000_000),
+    "c": ("c-sqlite-select.txt.gz", "943070ad5fcdd2a56b7e21bb29e7ef1b9eb07602ff34f8960e02ebf17dead923", 334_028),
+}
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "data" / "corpora"
 
 
 def corpus_names() -> list[str]:
@@ -115,31 +124,32 @@ def load_corpus(name: str, *, download: bool = True, max_chars: int | None = Non
     return text[:max_chars] if max_chars else text
 
 
-def _code_files(name: str) -> list[Path]:
+def _code_files(name: str, root: Path | None = None) -> list[Path]:
     if name == "python":
-        root = Path(sysconfig.get_paths()["stdlib"])
+        root = root or Path(sysconfig.get_paths()["stdlib"])
         files = [p for p in root.rglob("*.py")
                  if not ({"test", "tests", "idle_test", "site-packages", "lib2to3"} & set(p.relative_to(root).parts))]
     elif name == "c":
-        roots = [Path("/usr/include")]
-        files = [p for r in roots if r.is_dir() for p in r.rglob("*.h")]
+        root = root or Path("/usr/include")
+        files = [p for p in root.rglob("*.[ch]")] if root.is_dir() else []
     else:
         raise ValueError(f"unknown code corpus {name!r}; known: {list(CODE_CORPORA)}")
     return sorted(files)
 
 
-def load_code_corpus(name: str, max_chars: int = 1_000_000) -> str:
-    """Concatenate ASCII source files of a code corpus in sorted order, up to ``max_chars``.
+def build_code_corpus(name: str, max_chars: int = 1_000_000, root: str | Path | None = None) -> str:
+    """Concatenate this machine's ASCII source files of kind ``name`` in sorted order, up to ``max_chars``.
 
-    ``python`` reads the standard library (tests excluded); ``c`` reads ``/usr/include``.
-    Tabs are expanded to 4 spaces so indentation is visible to a character model.
-    Raises :class:`CorpusNotAvailable` when no such files exist on this machine.
+    ``python`` reads the standard library (tests excluded) unless ``root`` names another folder; ``c`` reads the
+    ``.c``/``.h`` files under ``root`` (default ``/usr/include``). Tabs are expanded to 4 spaces so indentation is
+    visible to a character model. The result depends on the machine; the course trains on the shipped corpora
+    (:func:`load_code_corpus`). Raises :class:`CorpusNotAvailable` when no such files exist.
     """
     if max_chars <= 0:
         raise ValueError("max_chars must be positive")
     parts: list[str] = []
     total = 0
-    for path in _code_files(name):
+    for path in _code_files(name, Path(root) if root is not None else None):
         try:
             raw = path.read_bytes()
         except OSError:
@@ -156,3 +166,25 @@ def load_code_corpus(name: str, max_chars: int = 1_000_000) -> str:
     if not parts:
         raise CorpusNotAvailable(f"no {name} source files were found on this machine to build the {name!r} corpus")
     return "".join(parts)[:max_chars]
+
+
+def load_code_corpus(name: str, max_chars: int = 1_000_000) -> str:
+    """The shipped code corpus ``name`` (``"python"`` or ``"c"``), its first ``max_chars`` characters.
+
+    Read from ``data/corpora/`` and checked against its SHA-256; the same text on every machine.
+    """
+    if name not in CODE_CORPORA:
+        raise ValueError(f"unknown code corpus {name!r}; known: {list(CODE_CORPORA)}")
+    if max_chars <= 0:
+        raise ValueError("max_chars must be positive")
+    filename, sha256, n_chars = CODE_CORPORA[name]
+    path = SHIPPED_DIR / filename
+    try:
+        data = gzip.decompress(path.read_bytes())
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise CorpusNotAvailable(f"the shipped {name} corpus {path} cannot be read ({exc}); restore it from the "
+                                 f"course repository (git checkout -- data/corpora)") from exc
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise CorpusNotAvailable(f"the shipped {name} corpus {path} does not match its checksum; restore it from the "
+                                 f"course repository (git checkout -- data/corpora)")
+    return data.decode("ascii")[:max_chars]
