@@ -15,7 +15,7 @@ from typing import Any
 
 from ..spec import Case, compare_close
 
-__all__ = ["named_compare", "REFERENCE_SOURCES", "provide", "EARLIER_NOTE", "blame_earlier"]
+__all__ = ["named_compare", "REFERENCE_SOURCES", "provide", "EARLIER_NOTE", "blame_earlier", "paired", "judge_pairs"]
 
 
 def named_compare(names: Sequence[str], tol: float) -> Callable[[Any, Any, Case], tuple[bool, str]]:
@@ -112,3 +112,45 @@ def blame_earlier(ns: Any, earlier: str, qid: str, check: Callable[[Any], None])
     except Exception:
         print(f"  note: your {earlier} ({qid}) does not pass its own check yet; a failure below may come from it. "
               f"(The hidden tests of this question use the reference {earlier}, so {qid}'s mistake is not charged twice.)")
+
+
+CALLS_SOURCE = '''
+def grader_calls(func, calls):
+    """The student's ``func`` called once per kwargs dict of ``calls``; the answers, in order."""
+    return [student_namespace[func](**kwargs) for kwargs in calls]
+'''
+
+
+def paired(edge: Case, other: Case) -> Case:
+    """One hidden test made of two calls of the same function: an edge case that a trivial answer (a constant,
+    zeros) would pass by itself, and an ordinary case. It passes only when both answers are right, so no
+    trivial answer earns the edge case's credit. Judge it with :func:`judge_pairs`."""
+    assert edge.func == other.func and not (edge.returns_kwargs or edge.shared or edge.provide or edge.seed)
+    return Case("grader_calls", {"func": edge.func, "calls": [edge.kwargs, other.kwargs]},
+                label=f"{edge.label} (with {other.label})", provide=(("grader_calls", CALLS_SOURCE),))
+
+
+def judge_pairs(reference: Callable[[Case], Any], compare: Callable[[Any, Any, Case], tuple[bool, str]] | None = None,
+                tol: float = 1e-6) -> tuple[Callable[[Case], Any], Callable[[Any, Any, Case], tuple[bool, str]]]:
+    """``(reference, compare)`` for a question whose cases may be :func:`paired`."""
+    judge = compare or (lambda got, expected, case: compare_close(got, expected, tol))
+
+    def subcases(case: Case) -> list[Case]:
+        return [Case(case.kwargs["func"], kw) for kw in case.kwargs["calls"]]
+
+    def ref(case: Case) -> Any:
+        if case.func == "grader_calls":
+            return [reference(c) for c in subcases(case)]
+        return reference(case)
+
+    def cmp(got: Any, expected: Any, case: Case) -> tuple[bool, str]:
+        if case.func != "grader_calls":
+            return judge(got, expected, case)
+        if not isinstance(got, list) or len(got) != len(expected):
+            return False, "unexpected result"
+        for i, (g, e, c) in enumerate(zip(got, expected, subcases(case))):
+            ok, msg = judge(g, e, c)
+            if not ok:
+                return False, f"call {i + 1} of {len(expected)}: {msg}"
+        return True, "ok"
+    return ref, cmp

@@ -6,12 +6,15 @@ The student writes the three pieces of the 112-line program (column-vector conve
   -> (loss, dWxh, dWhh, dWhy, dbh, dby, h_last)``                      no clipping
 * q2 ``sample(h, seed_ix, n, Wxh, Whh, Why, bh, by, temperature=1.0) -> list of n ids``
   drawing with ``np.random.choice``; judged exactly against the seeded reference, or else by a
-  statistical test of the sampled sequence under the model (any correct sampler passes)
+  statistical test of the sampled sequence under the model (any correct sampler passes). The models
+  are drawn so that *no* constant sequence and no greedy (argmax) sequence passes that test, whatever
+  the grading seed; the edge case n = 1 is one call repeated 400 times with fresh seeds, judged by the
+  same test on the 400 draws.
 * q3 ``adagrad_update(params, grads, mems, learning_rate=0.1, clip=5.0) -> None``  in place:
   clip each gradient entry to [-clip, clip] (unless clip is None), ``mem += g*g``,
-  ``param -= lr * g / sqrt(mem + 1e-8)``. Two hidden tests run it through a probe that keeps
-  references to the arrays (as min-char-rnn's loop keeps ``Wxh, ...``): an update that rebinds
-  ``params[k] = ...`` instead of changing the arrays fails those two.
+  ``param -= lr * g / sqrt(mem + 1e-8)``. Two hidden tests hand it arrays that live in memory the
+  grader reads back itself after the call (``Case.shared``): an update that rebinds ``params[k] = ...``
+  instead of changing the arrays fails those two, and nothing in the notebook can fake the evidence.
 """
 
 from __future__ import annotations
@@ -126,12 +129,12 @@ def _sequence_z_score(ids, h, seed_ix, Wxh, Whh, Why, bh, by, temperature=1.0) -
 def _as_ids(got: Any, n: int, V: int) -> tuple[list[int] | None, str]:
     if isinstance(got, np.ndarray):
         if got.ndim != 1 or got.size != n:              # before tolist(): a huge array stays an array
-            return None, f"expected {n} ids, got an array of shape {got.shape}"
+            return None, f"expected {n} ids, got an array of another shape"
         got = got.tolist()
     if not isinstance(got, (list, tuple)):
         return None, f"expected a list of {n} integer ids, got {type(got).__name__}"
     if len(got) != n:
-        return None, f"expected {n} ids, got {len(got)}"
+        return None, f"expected {n} ids, got another number of ids"
     if not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in got):
         return None, "every sampled id must be an integer"
     if any(not 0 <= int(i) < V for i in got):
@@ -142,19 +145,59 @@ def _as_ids(got: Any, n: int, V: int) -> tuple[list[int] | None, str]:
 Z_LIMIT = 4.5
 
 
+def _draws_z_score(ids, h, seed_ix, Wxh, Whh, Why, bh, by, temperature=1.0) -> float:
+    """As :func:`_sequence_z_score`, for independent first draws (every one from the same distribution)."""
+    _, p = _distribution(h, seed_ix, Wxh, Whh, Why, bh, by, temperature)
+    logp = np.log(np.maximum(p, 1e-300))
+    if any(p[i] <= 0 for i in ids):
+        return float("inf")
+    e = -(p * logp).sum()
+    var = (p * logp ** 2).sum() - e ** 2
+    nll = -sum(logp[i] for i in ids)
+    return float((nll - len(ids) * e) / np.sqrt(max(len(ids) * var, 1e-12)))
+
+
+def _model_kwargs(k: dict[str, Any]) -> dict[str, Any]:
+    return {key: k[key] for key in ("h", "seed_ix", "Wxh", "Whh", "Why", "bh", "by", "temperature")}
+
+
+def _greedy(h, seed_ix, n, Wxh, Whh, Why, bh, by, temperature=1.0) -> list[int]:
+    ix, out = seed_ix, []
+    for _ in range(n):
+        h, p = _distribution(h, ix, Wxh, Whh, Why, bh, by, temperature)
+        ix = int(np.argmax(p))
+        out.append(ix)
+    return out
+
+
 def _q2_compare(got: Any, expected: Any, case: Case) -> tuple[bool, str]:
     k = case.kwargs
+    tau = k.get("temperature", 1.0)
+    if case.func == "sample_first_draws":
+        n = len(k["seeds"])
+        if not isinstance(got, list) or len(got) != n:
+            return False, f"expected {n} answers"
+        draws = []
+        for one in got:
+            ids, msg = _as_ids(one, 1, k["Wxh"].shape[1])
+            if ids is None:
+                return False, f"sample(..., n=1): {msg}"
+            draws += ids
+        z = _draws_z_score(draws, **_model_kwargs(k))
+        if not abs(z) <= Z_LIMIT:
+            return False, (f"over {n} calls with n=1 (fresh seeds), the first characters do not follow the model's "
+                           f"distribution at temperature {tau} (|z| > {Z_LIMIT})")
+        return True, "distributed as the model says"
     ids, msg = _as_ids(got, k["n"], k["Wxh"].shape[1])
     if ids is None:
         return False, msg
     if ids == expected:
         return True, "same sequence as the reference sampler"
-    z = _sequence_z_score(ids, **{key: k[key] for key in ("h", "seed_ix", "Wxh", "Whh", "Why", "bh", "by")},
-                          temperature=k.get("temperature", 1.0))
-    if abs(z) > Z_LIMIT:
-        return False, (f"the samples do not follow the model's distribution at temperature {k.get('temperature', 1.0)} "
-                       f"(z = {z:.1f}; |z| > {Z_LIMIT} happens by chance with probability < 1e-5)")
-    return True, f"a different sequence, but distributed as the model says (z = {z:.1f})"
+    z = _sequence_z_score(ids, **_model_kwargs(k))
+    if not abs(z) <= Z_LIMIT:
+        return False, (f"the samples do not follow the model's distribution at temperature {tau} "
+                       f"(|z| > {Z_LIMIT}, which happens by chance with probability < 1e-5)")
+    return True, "a different sequence, but distributed as the model says"
 
 
 def _q2_public(ns: Mapping[str, Any]) -> None:
@@ -183,20 +226,56 @@ def _q2_public(ns: Mapping[str, Any]) -> None:
                               "sampled character back in")
 
 
+FIRST_DRAWS_PROBE = '''
+import numpy as np
+
+def sample_first_draws(h, seed_ix, Wxh, Whh, Why, bh, by, temperature, seeds):
+    """sample(..., n=1) once per seed, each after np.random.seed(seed); the answers, as returned."""
+    out = []
+    for s in seeds:
+        np.random.seed(s)
+        out.append(student_namespace["sample"](h=h.copy(), seed_ix=seed_ix, n=1, Wxh=Wxh, Whh=Whh, Why=Why, bh=bh,
+                                               by=by, temperature=temperature))
+    return out
+'''
+
+
+def _trivial_pass(k: dict[str, Any], n: int) -> bool:
+    """Would a constant sequence, or the greedy (argmax) one, pass the statistical test on this model?"""
+    V = k["Wxh"].shape[1]
+    if n == 1:
+        return any(abs(_draws_z_score([c] * 400, **_model_kwargs(k))) <= Z_LIMIT for c in range(V))
+    tries = [[c] * n for c in range(V)] + [_greedy(**{**_model_kwargs(k), "n": n})]
+    return any(abs(_sequence_z_score(ids, **_model_kwargs(k))) <= Z_LIMIT for ids in tries)
+
+
+def _q2_model(rng: np.random.Generator, V: int, H: int, tau: float, n: int) -> dict[str, Any]:
+    """A model on which no constant answer (and no greedy one) passes: drawn again until so (the first draw
+    almost always is; the grading seed decides nothing about a trivial answer's score)."""
+    for _ in range(100):
+        k = {"h": rng.normal(0, 0.5, (H, 1)), "seed_ix": int(rng.integers(V)), **_params(rng, V, H, scale=1.0),
+             "temperature": tau}
+        if not _trivial_pass(k, n):
+            return k
+    raise RuntimeError("no model on which trivial answers fail")   # never seen; a grader bug if it happens
+
+
 def _q2_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
     for tau, V, H in [(1.0, 8, 10), (0.5, 12, 8), (1.5, 6, 12), (1.0, 20, 16), (0.8, 3, 4)]:
-        p = _params(rng, V, H, scale=1.0)
-        cases.append(Case("sample", {"h": rng.normal(0, 0.5, (H, 1)), "seed_ix": int(rng.integers(V)), "n": 300,
-                                     **p, "temperature": tau},
-                          seed=int(rng.integers(1 << 31)), label=f"300 samples, V={V}, temperature {tau}"))
-    p = _params(rng, 5, 4)
-    cases.append(Case("sample", {"h": np.zeros((4, 1)), "seed_ix": 0, "n": 1, **p, "temperature": 1.0},
-                      seed=int(rng.integers(1 << 31)), label="a single sample"))
+        k = _q2_model(rng, V, H, tau, 300)
+        cases.append(Case("sample", {**k, "n": 300}, seed=int(rng.integers(1 << 31)),
+                          label=f"300 samples, V={V}, temperature {tau}"))
+    k = _q2_model(rng, 5, 4, 1.0, 1)
+    seeds = [int(s) for s in rng.integers(1 << 31, size=400)]
+    cases.append(Case("sample_first_draws", {**k, "seeds": seeds}, label="n = 1 (400 calls, fresh seeds)",
+                      provide=(("sample_first_draws", FIRST_DRAWS_PROBE),)))
     return cases
 
 
-def _q2_reference(case: Case) -> list[int]:
+def _q2_reference(case: Case) -> list[int] | None:
+    if case.func == "sample_first_draws":
+        return None                      # judged by the statistical test only
     return _sample_reference(**case.kwargs, seed=case.seed)
 
 
@@ -234,23 +313,6 @@ def _q3_public(ns: Mapping[str, Any]) -> None:
         expect_close(f"params[{k!r}]", pc[k], expected["params"][k], tol=1e-10)
 
 
-IN_PLACE_PROBE = '''
-import numpy as np
-
-def adagrad_in_place_probe(params, grads, mems, learning_rate=0.1, clip=5.0):
-    """Keep references to the arrays, as min-char-rnn's loop does, call the student's update, and
-    report what the referenced arrays hold afterwards and whether the dicts still hold them."""
-    kept_p = {k: v for k, v in params.items()}
-    kept_m = {k: v for k, v in mems.items()}
-    student_namespace["adagrad_update"](params, grads, mems, learning_rate=learning_rate, clip=clip)
-    same = {("params", k): params.get(k) is v for k, v in kept_p.items()}
-    same.update({("mems", k): mems.get(k) is v for k, v in kept_m.items()})
-    rebound = sorted(f"{d}[{k!r}]" for (d, k), s in same.items() if not s)
-    return {"params": {k: np.array(v) for k, v in kept_p.items()},
-            "mems": {k: np.array(v) for k, v in kept_m.items()}, "rebound": ", ".join(rebound)}
-'''
-
-
 def _q3_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
     for label, gscale, clip, lr in [("typical gradients", 1.0, 5.0, 0.1), ("large gradients (clipped)", 20.0, 5.0, 0.1),
@@ -267,9 +329,8 @@ def _q3_cases(rng: np.random.Generator) -> list[Case]:
         p = _params(rng, V, H)
         grads = {k: rng.normal(0, 3.0, v.shape) for k, v in p.items()}
         mems = {k: rng.uniform(0, 3, v.shape) for k, v in p.items()}
-        cases.append(Case("adagrad_in_place_probe", {"params": p, "grads": grads, "mems": mems, "learning_rate": 0.1,
-                                                     "clip": clip}, label=label,
-                          provide=(("adagrad_in_place_probe", IN_PLACE_PROBE),)))
+        cases.append(Case("adagrad_update", {"params": p, "grads": grads, "mems": mems, "learning_rate": 0.1,
+                                             "clip": clip}, label=label, shared=("params", "mems")))
     return cases
 
 
@@ -278,15 +339,19 @@ def _q3_reference(case: Case) -> tuple:
 
 
 def _q3_compare(got: Any, expected: Any, case: Case) -> tuple[bool, str]:
-    if case.func == "adagrad_in_place_probe":
-        if not isinstance(got, dict) or set(got) != {"params", "mems", "rebound"}:
-            return False, "unexpected result"
-        if got["rebound"]:
-            return False, (f"{got['rebound']} now hold new arrays: update the arrays in place (mems[k] += g * g, "
-                           "params[k] -= ...), not by rebinding (params[k] = params[k] - ...); code that keeps its own "
-                           "references to the parameters, like min-char-rnn's loop, would never see the update")
-        return compare_close({"params": got["params"], "mems": got["mems"]}, expected[1], tol=1e-9,
-                             path="the arrays after the update")
+    if case.shared:                      # the arrays as the grader itself reads them back after the call
+        if not isinstance(got, tuple) or len(got) != 2 or set(got[1]) != {"params", "mems"} \
+                or any(v is None for v in got[1].values()):
+            return False, "the arrays handed to adagrad_update could not be read back"
+        held = got[1]
+        same = [f"{d}[{k!r}]" for d in ("params", "mems") for k in sorted(case.kwargs[d])
+                if np.array_equal(held[d][k], case.kwargs[d][k])]
+        if same:
+            return False, (f"{', '.join(same)}: the arrays you were given did not change -- update them in place "
+                           "(mems[k] += g * g, params[k] -= ...), not by rebinding (params[k] = params[k] - ...); code "
+                           "that keeps its own references to the parameters, like min-char-rnn's loop, would never "
+                           "see the update")
+        return compare_close(held, expected[1], tol=1e-9, path="the arrays after the update")
     if not isinstance(got, tuple) or len(got) != 2:
         return False, "unexpected result"
     return compare_close(got[1], expected[1], tol=1e-9, path="after the update")

@@ -23,8 +23,8 @@ import numpy as np
 
 from ... import rnn
 from ...charrnn import bptt, clipping, gradcheck
-from ..spec import Case, CheckFailed, LabSpec, Question, compare_close, expect_close, rel_error
-from ._common import blame_earlier, named_compare, provide
+from ..spec import Case, CheckFailed, LabSpec, Question, compare_close, expect_close, magnitude, rel_error
+from ._common import blame_earlier, judge_pairs, named_compare, paired, provide
 
 LAB_ID = "05_bptt"
 ARRAYS = ("x", "h0", "Wx", "Wh", "b")
@@ -86,11 +86,12 @@ def _numerical_reference(x, h0, Wx, Wh, b, R, step=1e-5) -> dict[str, np.ndarray
 
 def _q2_compare(got: Any, expected: Any, case: Case) -> tuple[bool, str]:
     if case.func == "numerical_gradient_probe":
-        if not isinstance(got, dict) or set(got) != {"grad", "restored"}:
-            return False, "unexpected result"
-        if not got["restored"]:
+        # x as the grader itself reads it back after the call (Case.shared): no code in the sandbox can fake it
+        if not isinstance(got, tuple) or len(got) != 2 or not isinstance(got[1].get("x"), np.ndarray):
+            return False, "the array x handed to numerical_gradient could not be read back"
+        if not np.array_equal(got[1]["x"], case.kwargs["x"]):
             return False, "numerical_gradient must restore every entry of x after perturbing it"
-        ok, msg = compare_close(got["grad"], expected, tol=1e-8, path="numerical_gradient")
+        ok, msg = compare_close(got[0], expected, tol=1e-8, path="numerical_gradient")
         return ok, msg if ok else msg + " (centred differences (f(x+h) - f(x-h)) / 2h, with the h given)"
     if case.func == "rel_error":
         if isinstance(got, np.ndarray) and got.shape == ():
@@ -107,7 +108,8 @@ def _q2_compare(got: Any, expected: Any, case: Case) -> tuple[bool, str]:
             return False, f"{name}: contains NaN or inf"
         err = gradcheck.rel_error_norm(g, expected[name])
         if not err <= 1e-7:
-            return False, f"numerical gradient of {name}: relative error {err:.1e} (centred differences agree to 1e-7)"
+            return False, (f"numerical gradient of {name}: relative error {magnitude(err)} (centred differences agree "
+                           "to 1e-7)")
     return True, "ok"
 
 
@@ -133,11 +135,9 @@ NUMGRAD_PROBE = '''
 import numpy as np
 
 def numerical_gradient_probe(x, h):
-    """Call the student's numerical_gradient on f() = sum(x**3 + sin x); report the result and whether x
-    holds its values again afterwards."""
-    before = x.copy()
-    grad = student_namespace["numerical_gradient"](lambda: float(np.sum(x ** 3 + np.sin(x))), x, h)
-    return {"grad": grad, "restored": bool(np.array_equal(x, before))}
+    """Call the student's numerical_gradient on f() = sum(x**3 + sin x) and return its result; x lives in
+    memory the grader reads back itself, to see whether it holds its values again."""
+    return student_namespace["numerical_gradient"](lambda: float(np.sum(x ** 3 + np.sin(x))), x, h)
 '''
 
 
@@ -151,13 +151,16 @@ def _q2_cases(rng: np.random.Generator) -> list[Case]:
     # tolerance (x**3's centred difference is 3x**2 + h**2): an analytic gradient passed off as a numerical one fails.
     cases = [Case("numerical_gradient_probe", {"x": rng.normal(size=(int(rng.integers(2, 5)), int(rng.integers(2, 5)))),
                                                "h": h}, label=f"f = sum(x**3 + sin x), step {h:g}",
-                  provide=(("numerical_gradient_probe", NUMGRAD_PROBE),)) for h in (0.1, 0.3)]
+                  provide=(("numerical_gradient_probe", NUMGRAD_PROBE),), shared=("x",)) for h in (0.1, 0.3)]
     for N, T, D, H in _shapes(rng, 2):
         cases.append(Case("rnn_numerical_grads", {**_net(rng, N, T, D, H), "step": float(rng.choice([1e-2, 3e-2]))},
                           label=f"N={N}, T={T}, D={D}, H={H}"))
     a = rng.normal(size=(3, 4))
+    b = rng.normal(size=(2, 5))
+    # opposite arrays have a relative error of exactly 1: paired with an ordinary call, so "return 1" earns nothing
     cases += [Case("rel_error", {"x": a, "y": a + rng.normal(0, 1e-3, a.shape)}, label="close arrays"),
-              Case("rel_error", {"x": a, "y": -a}, label="opposite arrays"),
+              paired(Case("rel_error", {"x": a, "y": -a}, label="opposite arrays"),
+                     Case("rel_error", {"x": b, "y": b + rng.normal(0, 1e-2, b.shape)}, label="close arrays")),
               Case("rel_error", {"x": np.zeros(3), "y": np.array([0.0, 1e-9, 0.0])}, label="near zero")]
     return cases
 
@@ -191,7 +194,9 @@ def _q3_cases(rng: np.random.Generator) -> list[Case]:
         grads = {k: rng.normal(0, scale, shape) for k, shape in
                  [("Wx", (3, 4)), ("Wh", (4, 4)), ("b", (4,)), ("Wy", (4, 2))]}
         cases.append(Case("clip_by_global_norm", {"grads": grads, "max_norm": max_norm}, label=label))
-    cases.append(Case("clip_by_global_norm", {"grads": {"w": np.zeros((2, 2))}, "max_norm": 1.0}, label="all zero"))
+    big = {"w": rng.normal(0, 5.0, (3, 2))}
+    cases.append(paired(Case("clip_by_global_norm", {"grads": {"w": np.zeros((2, 2))}, "max_norm": 1.0}, label="all zero"),
+                        Case("clip_by_global_norm", {"grads": big, "max_norm": 1.0}, label="large gradients")))
     one = {"w": rng.normal(size=5)}
     cases.append(Case("clip_by_global_norm", {"grads": one, "max_norm": float(np.linalg.norm(one["w"]))},
                       label="norm exactly at the threshold"))
@@ -232,6 +237,9 @@ def _q4_reference(case: Case) -> tuple:
     return bptt.truncated_bptt(k["x"], k["h0"], k["Wx"], k["Wh"], k["b"], k["R"], k["k"])
 
 
+_Q2_PAIRS = judge_pairs(_q2_reference, _q2_compare)
+_Q3_PAIRS = judge_pairs(_q3_reference, named_compare(("clipped", "norm"), 1e-9))
+
 LAB = LabSpec(
     lab_id=LAB_ID,
     title="Backpropagation through time",
@@ -241,9 +249,9 @@ LAB = LabSpec(
                  compare=named_compare(("dx", "dh0", "dWx", "dWh", "db"), 1e-7)),
         Question("q2", "gradient check: numerical gradients and relative errors", 2,
                  ("numerical_gradient", "rel_error", "rnn_numerical_grads"),
-                 _q2_public, _q2_cases, _q2_reference, compare=_q2_compare),
+                 _q2_public, _q2_cases, _Q2_PAIRS[0], compare=_Q2_PAIRS[1]),
         Question("q3", "clip_by_global_norm: clipping by the global norm", 2, ("clip_by_global_norm",),
-                 _q3_public, _q3_cases, _q3_reference, tol=1e-9, compare=named_compare(("clipped", "norm"), 1e-9)),
+                 _q3_public, _q3_cases, _Q3_PAIRS[0], tol=1e-9, compare=_Q3_PAIRS[1]),
         Question("q4", "truncated_bptt: carry the state, backpropagate k steps", 3, ("truncated_bptt",),
                  _q4_public, _q4_cases, _q4_reference, tol=1e-7,
                  compare=named_compare(("dWx", "dWh", "db", "h_last"), 1e-7)),

@@ -9,14 +9,13 @@ The student writes, in NumPy (and the standard library),
   and the text encoded with it
 * q4 ``save_checkpoint(directory, params, moments, progress)`` / ``load_checkpoint(directory)``: a
   round trip through safe files (``.npz`` without pickle + JSON) that restores everything exactly,
-  dtypes included. Graded by a trusted probe (:data:`CHECKPOINT_PROBE`, bound for the call, so the
-  notebook's own ``checkpoint_roundtrip`` helper plays no part): it saves 2-3 decoy states and, between
-  two of them (at a place the grader draws), the state itself, each into a fresh folder; moves the
-  state's folder elsewhere and loads from there. The grader then reads the files that were written --
-  as ``.npz``/``.npy`` without pickle or as text, in a limited child process -- and requires every saved
-  array in them. An answer kept in memory, or a loader returning the first or last thing saved, gets no
-  credit. (Student code shares the probe's process, so a loader that tracks the folders could still fake
-  a load -- but only next to a saver that really writes every array.)
+  dtypes included. Graded in two processes (``Question.then``), so the notebook's own
+  ``checkpoint_roundtrip`` helper plays no part: a probe (:data:`CHECKPOINT_PROBE`) saves 2-3 decoy
+  states and, between two of them (at a place the grader draws), the state itself, each into a fresh
+  folder, and returns the files written for the state. The grader reads them -- as ``.npz``/``.npy``
+  without pickle or as text, in a limited child process -- and requires every saved array in them; then
+  a *fresh* sandbox process, which never saw the save, writes those files into a new folder and calls
+  ``load_checkpoint`` there (:data:`LOAD_PROBE`). A loader that remembers instead of reading gets nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +30,7 @@ import numpy as np
 
 from ..limited import LimitExceeded, run_limited
 from ..spec import Case, CheckFailed, LabSpec, Question, compare_close, expect_close
+from ._common import judge_pairs, paired
 
 LAB_ID = "08_char_rnn_practice"
 
@@ -71,19 +71,33 @@ def _q1_public(ns: Mapping[str, Any]) -> None:
     expect_close("frequencies of 4000 draws vs weights / total", freq, w / w.sum(), tol=0.05)
 
 
+def _partner(rng: np.random.Generator, not_index: int) -> Case:
+    """An ordinary draw whose answer differs from ``not_index``: paired with an edge case, no constant passes both."""
+    while True:
+        V = int(rng.integers(3, 40))
+        p = rng.gamma(0.5, size=V) + 0.05
+        case = Case("weighted_pick", {"weights": p, "u": float(rng.random())}, label="random weights")
+        if _pick(p, case.kwargs["u"]) != not_index:
+            return case
+
+
 def _q1_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
     w = np.array([0.0, 2.0, 0.0, 0.0, 6.0, 8.0])             # total 16: exact boundaries are representable
     for u in (0.0, 0.125, 0.5, float(rng.uniform(0.5, 1))):
-        cases.append(Case("weighted_pick", {"weights": w.copy(), "u": u},
-                          label="boundaries between slices and zero weights"))
+        # each edge answer (1, 4, 5, 5) is one a constant could give: paired with a draw whose answer differs
+        edge = Case("weighted_pick", {"weights": w.copy(), "u": u}, label="boundaries between slices and zero weights")
+        cases.append(paired(edge, _partner(rng, _pick(w, u))))
     for _ in range(4):
         V = int(rng.integers(2, 70))
         p = rng.gamma(0.3, size=V) * float(rng.uniform(0.5, 50))     # unnormalised, peaky
-        cases.append(Case("weighted_pick", {"weights": p, "u": float(rng.random())}, label="random weights"))
+        case = Case("weighted_pick", {"weights": p, "u": float(rng.random())}, label="random weights")
+        cases.append(paired(case, _partner(rng, _pick(p, case.kwargs["u"]))))   # no constant answers both
     probs = rng.dirichlet(np.ones(65))
-    cases.append(Case("weighted_pick", {"weights": probs, "u": float(rng.random())}, label="probabilities summing to 1"))
-    cases.append(Case("weighted_pick", {"weights": np.array([5.0]), "u": 0.7}, label="one character"))
+    case = Case("weighted_pick", {"weights": probs, "u": float(rng.random())}, label="probabilities summing to 1")
+    cases.append(paired(case, _partner(rng, _pick(probs, case.kwargs["u"]))))
+    cases.append(paired(Case("weighted_pick", {"weights": np.array([5.0]), "u": 0.7}, label="one character"),
+                        _partner(rng, 0)))
     return cases
 
 
@@ -143,7 +157,9 @@ def _q3_public(ns: Mapping[str, Any]) -> None:
 def _q3_cases(rng: np.random.Generator) -> list[Case]:
     alphabet = list("etaoin shrdlu\n.,;:ETAOIN")
     cases = [Case("vocab_by_frequency", {"text": "zebra yak zebu\nab"}, label="ties appear in non-sorted order"),
-             Case("vocab_by_frequency", {"text": "aaaa"}, label="a single character"),
+             paired(Case("vocab_by_frequency", {"text": "aaaa"}, label="a single character"),
+                    Case("vocab_by_frequency", {"text": "".join(rng.choice(list("abcde fgh"), size=40))},
+                         label="random text")),
              Case("vocab_by_frequency", {"text": "dcba" * 3 + "d"}, label="all tied but one")]
     p = rng.dirichlet(np.ones(len(alphabet)) * 0.5)
     text = "".join(rng.choice(alphabet, size=int(rng.integers(200, 600)), p=p))
@@ -189,9 +205,8 @@ import numpy as np
 
 def checkpoint_probe(params, moments, progress, decoys, position):
     """Save decoy states into fresh folders and the state itself into another, after ``position`` of the
-    decoys; move the state's folder to a new path and load from there. Returns the files written for the
-    state (path inside the folder -> bytes as a uint8 array) and what load_checkpoint returned."""
-    save, load = student_namespace["save_checkpoint"], student_namespace["load_checkpoint"]
+    decoys. Returns the files written for the state (path inside the folder -> bytes as a uint8 array)."""
+    save = student_namespace["save_checkpoint"]
     root = tempfile.mkdtemp()
     try:
         here = None
@@ -206,12 +221,29 @@ def checkpoint_probe(params, moments, progress, decoys, position):
                 path = os.path.join(folder, name)
                 with open(path, "rb") as f:
                     files[os.path.relpath(path, here)] = np.frombuffer(f.read(), dtype=np.uint8).copy()
-        moved = os.path.join(tempfile.mkdtemp(dir=root), "checkpoint")
-        shutil.move(here, moved)
-        return {"files": files, "loaded": load(moved)}
+        return {"files": files}
     finally:
         shutil.rmtree(root, ignore_errors=True)
 '''
+
+LOAD_PROBE = '''
+import os, shutil, tempfile
+
+def checkpoint_load_probe(files):
+    """Write ``files`` (path inside the folder -> bytes as a uint8 array) into a new folder and load from there."""
+    root = tempfile.mkdtemp()
+    try:
+        folder = os.path.join(root, "checkpoint")
+        for name, data in files.items():
+            path = os.path.join(folder, name)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(data.tobytes())
+        return student_namespace["load_checkpoint"](folder)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+'''
+_MAX_FILES = 200
 
 _MAX_MEMBERS, _MAX_UNPACKED = 1000, 256 * 2**20
 
@@ -264,13 +296,13 @@ def _check_files(files: dict, expected: tuple) -> list:
     if not files:
         return [False, "save_checkpoint wrote no files into the folder"]
     found: list[np.ndarray] = []
-    for name in sorted(files):
+    for k, name in enumerate(sorted(files)):
         try:
             found += _arrays_in(name, files[name].tobytes())
-        except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
-            kind = "not text" if isinstance(exc, UnicodeDecodeError) else str(exc)[:120]
-            return [False, f"the file {name!r} cannot be read without pickle ({kind}): store arrays with np.savez "
-                           "and the progress as JSON"]
+        except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, EOFError, OSError, KeyError):
+            # the file's name and content are the student's: the message says only which one (by position)
+            return [False, f"file {k + 1} of {len(files)} (in name order) is neither text nor arrays readable without "
+                           "pickle: store arrays with np.savez and the progress as JSON"]
     for what, arrays in zip(("params", "moments"), expected[:2]):
         for key in sorted(arrays):
             e = arrays[key]
@@ -280,14 +312,41 @@ def _check_files(files: dict, expected: tuple) -> list:
     return [True, "ok"]
 
 
+def _files_of(saved: Any) -> dict[str, np.ndarray] | None:
+    """The files of the save stage, if they are what the probe returns and their names are plain relative paths."""
+    if not isinstance(saved, dict) or set(saved) != {"files"} or not isinstance(saved["files"], dict):
+        return None
+    files = saved["files"]
+    if len(files) > _MAX_FILES or not all(
+            isinstance(k, str) and isinstance(v, np.ndarray) and v.dtype == np.uint8 and v.ndim == 1
+            and k and not k.startswith("/") and ".." not in k.split("/") and "\x00" not in k
+            for k, v in files.items()):
+        return None
+    return files
+
+
+def _q4_then(case: Case, saved: Any) -> Case | None:
+    """The load stage, in a fresh sandbox process: the saved files, written into a new folder."""
+    files = _files_of(saved)
+    if not files:
+        return None
+    return Case("checkpoint_load_probe", {"files": files}, label=case.label,
+                provide=(("checkpoint_load_probe", LOAD_PROBE),))
+
+
 def _q4_compare(got: Any, expected: Any, case: Case | None) -> tuple[bool, str]:
-    if not isinstance(got, dict) or set(got) != {"files", "loaded"} or not isinstance(got["files"], dict) \
-            or not all(isinstance(k, str) and isinstance(v, np.ndarray) and v.dtype == np.uint8 and v.ndim == 1
-                       for k, v in got["files"].items()):
+    if not isinstance(got, tuple) or len(got) != 2:
         return False, "unexpected result"
-    ok, msg = _compare_loaded(got["loaded"], expected)
+    saved, loaded = got
+    files = _files_of(saved)
+    if files is None:
+        return False, "unexpected result"
+    if not files:
+        return False, "save_checkpoint wrote no files into the folder"
+    ok, msg = _compare_loaded(loaded, expected)
     if not ok:
-        return False, f"after saving, moving the folder and loading: {msg}"
+        return False, f"after saving, and loading the files in a new folder (in a fresh process): {msg}"
+    got = {"files": files}
     try:
         ok, msg = run_limited(_check_files, got["files"], expected, timeout_s=20, memory_bytes=1024**3)
     except (LimitExceeded, RuntimeError):
@@ -295,10 +354,10 @@ def _q4_compare(got: Any, expected: Any, case: Case | None) -> tuple[bool, str]:
     return bool(ok), str(msg)
 
 
-def _probe(ns: Mapping[str, Any]):
+def _probe(ns: Mapping[str, Any], source: str = CHECKPOINT_PROBE, name: str = "checkpoint_probe"):
     own: dict[str, Any] = {"__name__": "grader_provided", "student_namespace": ns}
-    exec(compile(CHECKPOINT_PROBE, "<grader: checkpoint_probe>", "exec"), own)
-    return own["checkpoint_probe"]
+    exec(compile(source, f"<grader: {name}>", "exec"), own)
+    return own[name]
 
 
 def _q4_public(ns: Mapping[str, Any]) -> None:
@@ -306,9 +365,10 @@ def _q4_public(ns: Mapping[str, Any]) -> None:
     state, decoy = _q4_state(rng), _q4_state(rng)
     got = _probe(ns)(**state, decoys=[decoy, _q4_state(rng)], position=1)
     expected = (state["params"], state["moments"], state["progress"])
-    ok, msg = _compare_loaded(got["loaded"], expected)
+    loaded = _probe(ns, LOAD_PROBE, "checkpoint_load_probe")(got["files"])
+    ok, msg = _compare_loaded(loaded, expected)
     if not ok:
-        raise CheckFailed(f"after saving into a folder, moving it and loading from the new place: {msg}")
+        raise CheckFailed(f"after saving into a folder, and loading its files from a new folder: {msg}")
     ok, msg = _check_files(got["files"], expected)
     if not ok:
         raise CheckFailed(msg)
@@ -343,7 +403,7 @@ def _same_arrays(got: Any, expected: dict, what: str) -> tuple[bool, str]:
         if not isinstance(g, np.ndarray):
             return False, f"{what}[{name!r}]: expected an array"
         if g.dtype != e.dtype or g.shape != e.shape:
-            return False, f"{what}[{name!r}]: dtype or shape changed ({g.dtype} {g.shape} instead of {e.dtype} {e.shape})"
+            return False, f"{what}[{name!r}]: dtype or shape changed (saved: {e.dtype}, shape {e.shape})"
         if not np.array_equal(g, e):
             return False, f"{what}[{name!r}]: values changed"
     return True, "ok"
@@ -365,18 +425,21 @@ def _compare_loaded(got: Any, expected: Any) -> tuple[bool, str]:
     return True, "identical"
 
 
+_Q1_PAIRS = judge_pairs(_q1_reference, _q1_compare)
+_Q3_PAIRS = judge_pairs(_q3_reference, _q3_compare)
+
 LAB = LabSpec(
     lab_id=LAB_ID,
     title="The char-rnn practice: sampling, learning-rate decay, vocabulary, checkpoints",
     questions=(
         Question("q1", "weighted_pick: sample an index from a cumulative sum", 2, ("weighted_pick",),
-                 _q1_public, _q1_cases, _q1_reference, compare=_q1_compare),
+                 _q1_public, _q1_cases, _Q1_PAIRS[0], compare=_Q1_PAIRS[1]),
         Question("q2", "learning_rates: per-epoch learning-rate decay", 2, ("learning_rates",),
                  _q2_public, _q2_cases, _q2_reference, tol=1e-12),
         Question("q3", "vocab_by_frequency: the vocabulary by count, and the encoded text", 2, ("vocab_by_frequency",),
-                 _q3_public, _q3_cases, _q3_reference, compare=_q3_compare),
+                 _q3_public, _q3_cases, _Q3_PAIRS[0], compare=_Q3_PAIRS[1]),
         Question("q4", "save_checkpoint / load_checkpoint: an exact round trip through safe files", 2,
                  ("save_checkpoint", "load_checkpoint"),
-                 _q4_public, _q4_cases, _q4_reference, compare=_q4_compare),
+                 _q4_public, _q4_cases, _q4_reference, compare=_q4_compare, then=_q4_then),
     ),
 )

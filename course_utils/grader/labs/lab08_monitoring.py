@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..spec import Case, CheckFailed, LabSpec, Question, compare_close, expect_close
-from ._common import named_compare
+from ._common import judge_pairs, named_compare, paired
 
 LAB_ID = "08_monitoring"
 
@@ -71,8 +71,10 @@ def _q1_cases(rng: np.random.Generator) -> list[Case]:
                                    ("random", float(rng.uniform(0.5, 3)), float(rng.uniform(1, 5)))]:
         cases.append(Case("clip_by_global_norm", {"grads": [rng.normal(0, scale, s) for s in shapes],
                                                   "max_norm": max_norm}, label=label))
-    cases.append(Case("clip_by_global_norm", {"grads": [np.zeros((2, 2)), np.zeros(3)], "max_norm": 1.0},
-                      label="all zero"))
+    big = [rng.normal(0, 5.0, s) for s in shapes]
+    cases.append(paired(Case("clip_by_global_norm", {"grads": [np.zeros((2, 2)), np.zeros(3)], "max_norm": 1.0},
+                             label="all zero"),                # zeros would pass alone: paired with an ordinary call
+                        Case("clip_by_global_norm", {"grads": big, "max_norm": 1.0}, label="large gradients")))
     one = rng.normal(size=5)
     cases.append(Case("clip_by_global_norm", {"grads": [one], "max_norm": float(np.linalg.norm(one))},
                       label="norm exactly at the threshold"))
@@ -151,13 +153,15 @@ def _q3_reference(case: Case) -> np.ndarray:
     return _last(case.kwargs["h"], case.kwargs["lengths"])
 
 
+_Q1_PAIRS = judge_pairs(_q1_reference, named_compare(("clipped", "norm"), CLIP_TOL))
+
 LAB = LabSpec(
     lab_id=LAB_ID,
     title="Monitoring and variable-length sequences",
     questions=(
         Question("q1", "clip_by_global_norm: clip a list of gradients by their global norm", 2,
-                 ("clip_by_global_norm",), _q1_public, _q1_cases, _q1_reference, tol=CLIP_TOL,
-                 compare=named_compare(("clipped", "norm"), CLIP_TOL)),
+                 ("clip_by_global_norm",), _q1_public, _q1_cases, _Q1_PAIRS[0], tol=CLIP_TOL,
+                 compare=_Q1_PAIRS[1]),
         Question("q2", "pad_sequences: pad a batch, with lengths and a mask", 2, ("pad_sequences",),
                  _q2_public, _q2_cases, _q2_reference, compare=_q2_compare),
         Question("q3", "last_valid_state: the final state of each padded sequence", 2, ("last_valid_state",),
