@@ -24,6 +24,7 @@ __all__ = ["main", "build_parser"]
 PLUGINS: list[str] = [
     "course_utils.charrnn.cli",
     "course_utils.grader.cli",
+    "course_utils.delivery.cli",
     "course_utils.delivery.links",      # course links --hub URL
     "course_utils.delivery.exchange",   # course exchange init|submit|collect
 ]
