@@ -8,10 +8,12 @@
    comments and layout are dropped (so renaming, reformatting and removed comments change nothing),
    hashes of k-grams of that text are winnowed, and matching hashes mark the copied regions. Reordered
    statements still share their own k-grams. The lab's starter code is also passed as boilerplate.
-3. **Score** of a pair: the larger of the two shares of each file's fingerprinted code found in the
+3. **Shared by most**: fingerprints found in more than half of a lab's submissions (4 or more) are ignored
+   like the starter code (as MOSS's ``-m``): the short answer every correct solution writes is no evidence.
+4. **Score** of a pair: the larger of the two shares of each file's fingerprinted code found in the
    other (1 = the same code after normalisation). k = 25 characters of normalised code: a shared one-line
    formula (``V=V.V(V@V+V@V+V)``) is shorter than one k-gram and cannot make two students similar.
-4. **Against the course**: each student is also compared with every ``course_utils`` module (the
+5. **Against the course**: each student is also compared with every ``course_utils`` module (the
    reference implementations the lectures teach with) and with the lab's solution blocks.
 
 CSV: ``a,b,lab,score``, one row per pair, highest first. HTML: the ranked table and, for each pair at or
@@ -44,6 +46,7 @@ __all__ = ["Submission", "Pair", "student_code", "load_submissions", "compare_al
 NOISE_K = 25            # copydetect's default noise threshold: matches shorter than this are ignored
 WINDOW = 6              # guarantee threshold 30 - noise threshold 25 + 1 (copydetect's defaults)
 DEFAULT_THRESHOLD = 0.5
+COMMON_FRACTION = 0.5   # fingerprints in more than half of a lab's submissions are ignored (MOSS's -m)
 _LAB_FILE = re.compile(r"^(?P<lab>\d\d_[A-Za-z0-9_]+?)_lab$")
 _MAX_FILES = 5000
 
@@ -180,8 +183,22 @@ def _score(fa: Any, fb: Any) -> tuple[float, Any, Any]:
     return float(min(1.0, max(s1, s2))), sl1, sl2
 
 
-def compare_all(subs: list[Submission], *, with_course: bool = True, root: Path = COURSE_ROOT) -> list[Pair]:
-    """Every pair of students of the same lab, and every student against the course's code, highest first."""
+def _common_hashes(prints: list[Any], fraction: float) -> np.ndarray:
+    """Fingerprints found in more than ``fraction`` of the documents (at least 3 of them), as MOSS's ``-m``."""
+    from collections import Counter
+    if len(prints) < 4:
+        return np.array([], dtype=np.int64)
+    counts = Counter(h for fp in prints for h in fp.hashes)
+    limit = max(3, fraction * len(prints))
+    return np.array(sorted(h for h, n in counts.items() if n > limit), dtype=np.int64)
+
+
+def compare_all(subs: list[Submission], *, with_course: bool = True, root: Path = COURSE_ROOT,
+                common_fraction: float = COMMON_FRACTION) -> list[Pair]:
+    """Every pair of students of the same lab, and every student against the course's code, highest first.
+
+    Fingerprints that more than ``common_fraction`` of a lab's submissions share (with at least 4 submissions)
+    are ignored like the starter code: the one obvious way to write a short answer is not copying."""
     from copydetect import CodeFingerprint
     pairs: list[Pair] = []
     for lab_id in sorted({s.lab for s in subs}):
@@ -193,6 +210,10 @@ def compare_all(subs: list[Submission], *, with_course: bool = True, root: Path 
             boiler = np.array(sorted(CodeFingerprint("starter.py", NOISE_K, WINDOW, fp=io.StringIO(code),
                                                      language="python").hashes), dtype=np.int64)
         prints = [_fingerprint(s.code, s.name, boiler) for s in group]
+        common = _common_hashes(prints, common_fraction)
+        if common.size:                      # code most students share (a one-line formula) is no evidence: drop it
+            boiler = np.union1d(boiler, common)
+            prints = [_fingerprint(s.code, s.name, boiler) for s in group]
         for i in range(len(group)):
             for j in range(i + 1, len(group)):
                 score, sa, sb = _score(prints[i], prints[j])
