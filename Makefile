@@ -9,7 +9,7 @@ JOBS   ?= 2
 WORKSPACE ?= $(CURDIR)/workspace
 NBVAL_CELL_TIMEOUT ?= 900
 
-.PHONY: setup lab test test-fast notebooks assign lock clean
+.PHONY: setup lab test test-full test-kernels test-fast notebooks assign lock clean site binder-render
 
 # A .venv built with another Python (or whose Python is gone) would fail in obscure ways forever: say so,
 # before anything runs (checked when the makefile is read, so `make -q setup` still works; not for `make clean`).
@@ -45,17 +45,31 @@ lab: setup
 	@$(VENV)/bin/course workspace --dir "$(WORKSPACE)" | tail -1
 	$(VENV)/bin/jupyter lab --notebook-dir="$(WORKSPACE)" $(ROOT_FLAG) $(LAB_ARGS)
 
-test: setup
-	$(PY) -m pytest -n $(JOBS) --dist loadfile tests
-	$(VENV)/bin/course cnn    # the course CNNs of units 1, 2 and 7, trained once into data/cache/
-	COURSE_HEADLESS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval --nbval-current-env \
+# nbval over notebooks: fresh outputs must match the committed ones (sanitizers in tests/nbval_sanitize.cfg).
+NBVAL = COURSE_HEADLESS=1 $(PY) -m pytest -n $(JOBS) --dist loadfile --nbval --nbval-current-env \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=$(NBVAL_CELL_TIMEOUT) \
-	    -p tests.nbval_patience -p no:randomly lectures solutions
+	    -p tests.nbval_patience -p no:randomly
+
+test: setup
+	$(PY) -m pytest -n $(JOBS) --dist loadfile -m "not full" tests
+	$(VENV)/bin/course cnn    # the shipped course CNNs of units 1, 2 and 7 (data/cnn/, checksums verified)
+	$(NBVAL) lectures solutions
 	$(VENV)/bin/course assign --check
 	$(VENV)/bin/course validate
 
+# The heavier checks (whole-batch grading under memory limits, platform bundles, the site in a browser, ...).
+test-full: setup
+	$(PY) -m pytest -n $(JOBS) --dist loadfile -m full tests
+
+# The committed outputs hold on every CPU: nbval again under OpenBLAS's and ATen's generic kernels, OpenBLAS's
+# native kernel for this CPU (its variables unset), and the Haswell/AVX2 kernels.
+test-kernels: setup
+	env OPENBLAS_CORETYPE=Prescott ATEN_CPU_CAPABILITY=default $(NBVAL) lectures solutions
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(NBVAL) lectures solutions
+	env OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 $(NBVAL) lectures solutions
+
 test-fast: setup
-	$(PY) -m pytest -n $(JOBS) --dist loadfile -m "not slow" tests
+	$(PY) -m pytest -n $(JOBS) --dist loadfile -m "not slow and not full" tests
 
 notebooks: setup
 	$(VENV)/bin/course nb run lectures/*.ipynb solutions/*.ipynb
@@ -67,6 +81,20 @@ assign: setup
 lock: setup
 	$(PY) -m pip freeze --exclude-editable | sed 's/^torch==2.13.0+cpu/torch==2.13.0/' \
 	    | { echo "# Pinned versions for the whole course environment (pip install -c requirements/constraints.txt ...)."; echo "# Regenerate with: make lock"; cat; } > requirements/constraints.txt
+
+# The course website (Jupyter Book 1.x) from the committed outputs, never executing a notebook: _build/html/.
+# MathJax comes from npm (site/package-lock.json) and is copied into the site, so it works offline afterwards.
+# HUB_URL / REPO_URL / BRANCH override the launch buttons' addresses of site/_config.yml.
+site: setup
+	@test -f site/node_modules/mathjax/es5/tex-mml-chtml.js || npm ci --prefix site --no-audit --no-fund
+	$(PY) site/build_site.py $(if $(HUB_URL),--hub-url "$(HUB_URL)") $(if $(REPO_URL),--repo-url "$(REPO_URL)") \
+	    $(if $(BRANCH),--branch "$(BRANCH)")
+
+# The Dockerfile repo2docker would build from binder/ (Binder, JupyterHub images), rendered without building.
+binder-render: setup
+	$(VENV)/bin/jupyter-repo2docker --no-build --no-run --debug --user-id 1000 --user-name jovyan . 2>&1 \
+	    | sed -n '/^FROM /,$$p' > build/binder.Dockerfile || true
+	@test -s build/binder.Dockerfile && echo "rendered: build/binder.Dockerfile"
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["rel_error"]
+__all__ = ["rel_error", "below"]
 
 
 def rel_error(x: Any, y: Any) -> float:
@@ -19,3 +19,17 @@ def rel_error(x: Any, y: Any) -> float:
     with np.errstate(all="ignore"):
         err = float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
     return err if math.isfinite(err) else math.inf     # NaN or inf anywhere is as wrong as can be
+
+
+def below(err: float, bound: float, margin: float = 100.0) -> str:
+    """How a check's error compares with its bound, in words that round-off cannot change.
+
+    ``"< bound/margin"`` when ``err`` is far below the bound (the usual result of a correct gradient or a faithful
+    port), ``"< bound"`` when it passes with less room, else the value itself. Printing ``f"{err:.0e}"`` would show
+    the round-off of this CPU's BLAS kernel, which differs between machines (e.g. 4e-12 on one, 2e-11 on another).
+    """
+    if err < bound / margin:
+        return f"< {bound / margin:.0e}"
+    if err < bound:
+        return f"< {bound:.0e}"
+    return f"{err:.1e} (above {bound:.0e})"
