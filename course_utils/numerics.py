@@ -28,8 +28,11 @@ def below(err: float, bound: float, margin: float = 100.0) -> str:
     port), ``"< bound"`` when it passes with less room, else the value itself. Printing ``f"{err:.0e}"`` would show
     the round-off of this CPU's BLAS kernel, which differs between machines (e.g. 4e-12 on one, 2e-11 on another).
     """
+    def power(x: float) -> str:
+        return f"{x:.0e}".replace("e-0", "e-").replace("e+0", "e+")
+
     if err < bound / margin:
-        return f"< {bound / margin:.0e}"
+        return f"< {power(bound / margin)}"
     if err < bound:
-        return f"< {bound:.0e}"
-    return f"{err:.1e} (above {bound:.0e})"
+        return f"< {power(bound)}"
+    return f"{err:.1e} (above {power(bound)})"
