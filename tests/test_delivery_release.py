@@ -104,7 +104,7 @@ def test_edition_has_no_answers(edition):
     labs = out / "course_utils" / "grader" / "labs"
     spec_text = "".join(p.read_text() for p in labs.glob("*.py"))
     for secret in ("REFERENCE_SOURCES", "IN_PLACE_PROBE", "NUMGRAD_PROBE", "FGSM_SOURCE", "SOURCES = ",
-                   "_q1_cases", "def _clip", "def _beam", "def _greedy", "def _fgsm"):
+                   "_q1_cases", "def _clip(", "def _beam(", "def _greedy(", "def _fgsm("):
         assert secret not in spec_text, secret
     readme = (out / "README.md").read_text()
     assert "Student edition" in readme and "## For instructors" not in readme and "`solutions/" not in readme
