@@ -9,7 +9,7 @@ JOBS   ?= 2
 WORKSPACE ?= $(CURDIR)/workspace
 NBVAL_CELL_TIMEOUT ?= 900
 
-.PHONY: setup lab test test-full test-kernels test-fast notebooks assign lock clean site binder-render
+.PHONY: setup lab test test-full test-kernels test-fast gpu-check notebooks assign lock clean site binder-render
 
 # A .venv built with another Python (or whose Python is gone) would fail in obscure ways forever: say so,
 # before anything runs (checked when the makefile is read, so `make -q setup` still works; not for `make clean`).
@@ -67,6 +67,11 @@ test-kernels: setup
 	env OPENBLAS_CORETYPE=Prescott ATEN_CPU_CAPABILITY=default $(NBVAL) lectures solutions
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(NBVAL) lectures solutions
 	env OPENBLAS_CORETYPE=Haswell ATEN_CPU_CAPABILITY=avx2 $(NBVAL) lectures solutions
+
+# Every PyTorch path of the course on CUDA against the CPU, within stated tolerances, times side by side
+# (README, "GPU check"); one line and exit 0 without CUDA. GPU_CHECK_ARGS="--quick", "--device cpu", "--json F".
+gpu-check: setup
+	@$(PY) -m course_utils.gpu_check $(GPU_CHECK_ARGS)
 
 test-fast: setup
 	$(PY) -m pytest -n $(JOBS) --dist loadfile -m "not slow and not full" tests
