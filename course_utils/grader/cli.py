@@ -68,7 +68,7 @@ def collect(paths: list[Path]) -> tuple[list[tuple[Path, str]], list[tuple[Path,
     safely name a report file. ``.ipynb_checkpoints`` folders are ignored.
     """
     from .safety import STUDENT_ID_RULE, StudentIdError, check_student_id, clean_text
-    from .student import student_id
+    from .identity import student_id
     found: list[tuple[Path, str]] = []
     refused: list[tuple[Path, str]] = []
 
@@ -211,6 +211,16 @@ class _Progress:
             self.bar.close()
 
 
+def _clean_leftovers() -> None:
+    """Before a batch: remove what graders that were killed left behind (their temporary folders and sandbox
+    cgroups, only where the process that made them is gone), and set up this grader's cgroup (a delegated v2
+    cgroup moves the grader into a leaf of its own: before any worker process starts)."""
+    from . import cgroup
+    from .sandbox import remove_stale_temp
+    remove_stale_temp()
+    cgroup.remove_stale(cgroup.support())
+
+
 def _cmd_grade(args: argparse.Namespace) -> int:
     from .gradebook import Gradebook, default_gradebook_path
     from .grade import SubmissionError, read_submission_file
@@ -225,6 +235,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     if args.budget is not None and not args.budget > 0:
         print("course grade: --budget must be a positive number of seconds", file=sys.stderr)
         return 2
+    _clean_leftovers()
     subs, refused = collect(args.paths)
     if not subs and not refused:
         print("course grade: no notebooks found in " + ", ".join(map(str, args.paths)), file=sys.stderr)
@@ -258,12 +269,14 @@ def _cmd_grade(args: argparse.Namespace) -> int:
                 sha = __import__("hashlib").sha256(read_submission_file(p)).hexdigest()
             except SubmissionError:
                 sha = None
-            row = gradebook.latest(student, sha) if sha else None
+            # keyed on the lab too: with --lab, a notebook graded before as another lab is not "unchanged" but
+            # graded, and refused as the wrong lab
+            row = gradebook.latest(student, sha, lab=args.lab) if sha else None
             if row is not None:
                 msg = (f"{student}: {_shown(p)} is unchanged since attempt {row['id']} ({row['total']:g}/{row['max']:g}, "
-                       f"{row['finished_at']}); not graded again (--force re-grades)")
+                       f"{_shown(row['finished_at'])}); not graded again (--force re-grades)")
                 print(json.dumps({"path": _shown(p), "student": student, "skipped": "unchanged", "attempt": row["id"],
-                                  "lab": row["lab"], "total": row["total"], "max": row["max"]})
+                                  "lab": _shown(row["lab"]), "total": row["total"], "max": row["max"]})
                       if args.json else msg, flush=True)
                 continue
         jobs.append((str(p), student, args.seed, args.lab, private, args.budget))
@@ -331,14 +344,18 @@ def _cmd_gradebook(args: argparse.Namespace) -> int:
         n = gb.export_csv(args.csv, lab=args.lab)
         print(f"wrote {n} attempts to {args.csv}")
         return 0
+    from .safety import clean_text
     rows = gb.rows(lab=args.lab, student=args.student)
     if not rows:
-        print(f"no attempts recorded in {gb.path}" + (f" for lab {args.lab}" if args.lab else ""))
+        print(f"no attempts recorded in {_shown(str(gb.path))}" + (f" for lab {_shown(args.lab)}" if args.lab else ""))
         return 0
+
+    def t(value: Any, width: int) -> str:   # every field as inert text: a row may hold anything (older graders)
+        return clean_text(value, width, numbers=False)
     print(f"{'id':>5}  {'student':<20} {'lab':<20} {'score':>13}  {'graded at (UTC)':<25} seed")
     for r in rows:
-        print(f"{r['id']:>5}  {r['student'][:20]:<20} {r['lab'][:20]:<20} {r['total']:>6g}/{r['max']:<6g}  "
-              f"{r['finished_at']:<25} {r['seed']}")
+        print(f"{r['id']:>5}  {t(r['student'], 20):<20} {t(r['lab'], 20):<20} {r['total']:>6g}/{r['max']:<6g}  "
+              f"{t(r['finished_at'], 25):<25} {t(r['seed'], 25)}")
     return 0
 
 

@@ -47,10 +47,14 @@ COLUMNS = ("id", "student", "lab", "total", "max", "started_at", "finished_at", 
 
 
 def formula_safe(value: Any) -> str:
-    """``value`` as a CSV cell that no spreadsheet evaluates: text starting with ``= + - @``, a tab or a
-    carriage return gets a leading apostrophe (OWASP's advice against CSV formula injection)."""
-    text = str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    """``value`` as an inert CSV cell: one line of plain text (control characters, ANSI escapes and invisible
+    characters removed, see :func:`~course_utils.grader.safety.clean_text`) that no spreadsheet evaluates --
+    text starting with ``= + - @``, a tab or a carriage return gets a leading apostrophe (OWASP's advice
+    against CSV formula injection)."""
+    from .safety import clean_text
+    raw = str(value)
+    text = clean_text(raw, 2000, numbers=False)
+    return "'" + text if raw[:1] in ("=", "+", "-", "@", "\t", "\r") or text[:1] in ("=", "+", "-", "@") else text
 
 
 def default_gradebook_path() -> Path:
@@ -91,7 +95,10 @@ class Gradebook:
                 time.sleep(0.05)
 
     def record(self, result: GradeResult) -> int:
-        """Append one attempt atomically; return its row id."""
+        """Append one attempt atomically; return its row id. The student id must pass
+        :func:`~course_utils.grader.safety.check_student_id` (:class:`~course_utils.grader.safety.StudentIdError`)."""
+        from .safety import check_student_id
+        check_student_id(result.student)
         scores = {q.id: {"score": q.score, "max": q.max, "status": q.status} for q in result.questions}
         row = (result.student, result.lab, json.dumps(scores), result.total, result.max, result.started_at,
                result.finished_at, time.strftime("%Y-%m-%dT%H:%M:%S%z"), str(result.seed),

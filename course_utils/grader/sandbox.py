@@ -329,7 +329,9 @@ def remove_stale_temp(root: str | None = None) -> int:
     for e in entries:
         if not e.name.startswith(TEMP_PREFIX):
             continue
-        pid = e.name[len(TEMP_PREFIX):].split("-", 1)[0]
+        pid, dash, _ = e.name[len(TEMP_PREFIX):].partition("-")     # course-grade-<pid>-<random> only
+        if not dash:
+            continue
         try:
             st = os.lstat(e.path)
         except OSError:
@@ -392,9 +394,11 @@ class _MemoryWatch(threading.Thread):
     ``memfd_create`` and ``shmget``, and its tmpfs mounts are small.
     """
 
-    def __init__(self, uid: int | None, root_pid: int, kill_pid: int, limit: int, period_s: float = 0.2) -> None:
+    def __init__(self, uid: int | None, root_pid: int, kill_pid: int, limit: int, period_s: float = 0.2,
+                 group: "cgroup.SandboxCgroup | None" = None) -> None:
         super().__init__(daemon=True, name="sandbox-memory-watch")
         self.uid, self.root_pid, self.kill_pid, self.limit, self.period_s = uid, root_pid, kill_pid, limit, period_s
+        self.group = group      # with a cgroup the kernel enforces the limit: any OOM kill in it stops the sandbox
         self.exceeded = False
         self._halt = threading.Event()
 
@@ -423,16 +427,18 @@ class _MemoryWatch(threading.Thread):
     def run(self) -> None:
         while not self._halt.wait(self.period_s):
             try:
-                total = self._resident()
+                over = self.group.oom_kills() > 0 if self.group is not None else self._resident() > self.limit
             except OSError:
                 continue
-            if total > self.limit:
+            if over:
                 self.exceeded = True
                 for kill, pid in ((os.kill, self.kill_pid), (os.killpg, self.root_pid)):
                     try:
                         kill(pid, signal.SIGKILL)
                     except (ProcessLookupError, PermissionError):
                         pass
+                if self.group is not None:
+                    self.group.kill()
                 return
 
     def stop(self) -> None:
@@ -580,11 +586,12 @@ class Sandbox:
             self._start_failed("oom_score_adj", f"the sandbox reads back {clean_text(adj, 20)}, "
                                                 f"not {SANDBOX_OOM_SCORE_ADJ}")
         self._inner_pid = self._child_of(self._proc.pid) if self.mode != "plain" else self._proc.pid
-        if self._cgroup is None:       # no cgroup: the grader watches the sandbox's resident memory itself
-            fresh_uid_used = self.mode in ("bwrap", "root-ns") and os.geteuid() == 0
-            self._watch = _MemoryWatch(config["uid"] if fresh_uid_used else None, self._proc.pid,
-                                       self._inner_pid or self._proc.pid, self.limits.total_memory_bytes)
-            self._watch.start()
+        # no cgroup: the grader watches the sandbox's resident memory itself; with one, the kernel enforces the limit
+        # and the watch stops the whole sandbox at its first OOM kill (a v1 cgroup kills one process at a time)
+        fresh_uid_used = self.mode in ("bwrap", "root-ns") and os.geteuid() == 0
+        self._watch = _MemoryWatch(config["uid"] if fresh_uid_used else None, self._proc.pid,
+                                   self._inner_pid or self._proc.pid, self.limits.total_memory_bytes, group=self._cgroup)
+        self._watch.start()
 
     def _start_failed(self, kind: str, text: str) -> None:
         log_text = clean_text(self._log_tail(), 2000, numbers=False)
@@ -639,13 +646,13 @@ class Sandbox:
         proc = self._proc
         if proc is None:
             return "the sandbox is not running"
-        if self._watch is not None and self._watch.exceeded:
-            return (f"the sandbox was stopped: its processes together used more than "
-                    f"{round(self.limits.total_memory_bytes / 2**20)} MiB of memory (forked processes share one limit)")
         if self._cgroup is not None and self._cgroup.oom_kills() > 0:
             return (f"the sandbox was stopped by the kernel: together its processes, files and kernel memory needed "
                     f"more than its {round(self.limits.total_memory_bytes / 2**20)} MiB memory limit "
                     "(forked processes and files in /tmp share one limit)")
+        if self._watch is not None and self._watch.exceeded:
+            return (f"the sandbox was stopped: its processes together used more than "
+                    f"{round(self.limits.total_memory_bytes / 2**20)} MiB of memory (forked processes share one limit)")
         try:
             code = proc.wait(timeout=2)
         except subprocess.TimeoutExpired:

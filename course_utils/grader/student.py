@@ -6,50 +6,23 @@
 ``check`` runs a question's public checks in the student's own kernel (they are for feedback;
 grades come only from :func:`submit`, which grades the saved notebook in a sandbox).
 
-:func:`student_id` is the one rule for the id a grading is recorded under, shared by ``submit()``
-and ``course grade``: ``$COURSE_STUDENT_ID`` when set, else the file's name when it is not the lab's
-own (``alice.ipynb`` -> ``alice``), else the login name.
+:func:`student_id` (from :mod:`course_utils.grader.identity`) is the id ``course grade`` records a file
+under; ``submit()`` records under the id of the person running it
+(:func:`~course_utils.grader.identity.runner_id`).
 """
 
 from __future__ import annotations
 
-import getpass
 import inspect
-import os
-import re
 import traceback
-from pathlib import Path
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .identity import STUDENT_ID_ENV, runner_id, student_id
 from .registry import get_lab
 from .spec import CheckFailed
 
-__all__ = ["for_lab", "check_question", "student_id", "STUDENT_ID_ENV"]
-
-STUDENT_ID_ENV = "COURSE_STUDENT_ID"
-_LAB_FILE = re.compile(r"^\d\d_\w+_lab\b")       # 03_rnn_basics_lab, 03_rnn_basics_lab-Copy1 ...
-
-
-def student_id(path: str | os.PathLike[str] | None = None) -> str:
-    """The student id a grading of ``path`` is recorded under (the same for ``submit()`` and ``course grade``).
-
-    1. ``$COURSE_STUDENT_ID`` when set (and not blank);
-    2. the file's stem, when ``path`` is given and is not named after the lab (``submissions/alice.ipynb``);
-    3. the login name (``getpass.getuser()``), or ``"student"`` where there is none.
-    An explicit ``student=`` / ``--student`` overrides all of these.
-    """
-    env = os.environ.get(STUDENT_ID_ENV, "").strip()
-    if env:
-        return env
-    if path is not None:
-        stem = Path(path).stem
-        if stem and not _LAB_FILE.match(stem):
-            return stem
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):          # no login name for this uid (some containers)
-        return "student"
+__all__ = ["for_lab", "check_question", "student_id", "runner_id", "STUDENT_ID_ENV"]
 
 
 def _user_namespace(depth: int = 2) -> Mapping[str, Any]:
@@ -99,7 +72,7 @@ def for_lab(lab_id: str) -> tuple[Callable[[str], bool], Callable[..., Any]]:
         check_question(lab_id, qid, _user_namespace())
 
     def submit(path: str | None = None, student: str | None = None) -> None:
-        from .submit import submit_notebook
+        from .submit import submit_notebook   # one arrow, student -> submit (submit needs nothing from here)
         submit_notebook(lab_id, path=path, student=student)  # shows the report inline
 
     check.__doc__ = f"Run the public checks of a question of lab {lab_id}, e.g. check('q1')."

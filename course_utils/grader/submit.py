@@ -5,8 +5,10 @@ The notebook file is found from, in order: the ``path`` argument; the ``__sessio
 ``workspace/labs/<lab>_lab.ipynb`` (the student's copy, see :mod:`course_utils.workspace`) and
 ``labs/<lab>_lab.ipynb`` in the course folder. The report is displayed inline (HTML in Jupyter,
 text elsewhere) and the attempt is recorded in the default gradebook, like ``course grade``, under
-the same student id (:func:`~course_utils.grader.student.student_id`: ``$COURSE_STUDENT_ID``, else the
-login name).
+the id of the person running it (:func:`~course_utils.grader.identity.runner_id`: ``$COURSE_STUDENT_ID``,
+else the login name), checked by the same rule as ``course grade``
+(:func:`~course_utils.grader.safety.check_student_id`). An explicit ``student=`` that is not that id is
+refused: nobody can record an attempt in someone else's row.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import Any
 
 from ..notebooks import COURSE_ROOT
 from .grade import GradeResult, SubmissionError, grade_notebook
+from .identity import STUDENT_ID_ENV, runner_id
 from .registry import get_lab
-from .student import student_id
+from .safety import StudentIdError, check_student_id, clean_text
 
 __all__ = ["find_notebook", "submit_notebook"]
 
@@ -66,6 +69,18 @@ def submit_notebook(lab_id: str, path: str | os.PathLike[str] | None = None, stu
     """
     from .gradebook import Gradebook, default_gradebook_path
     from .report import to_html, to_text
+    me = runner_id()
+    try:
+        check_student_id(me)
+    except StudentIdError as exc:
+        print(f"submit: your id comes from ${STUDENT_ID_ENV} or your login name, and {exc}; "
+              f"set {STUDENT_ID_ENV} to your student id")
+        return None
+    if student is not None and student != me:
+        shown = clean_text(student, 60, numbers=False)
+        print(f"submit: student={shown!r} is not you: submissions are recorded under the id of the person running "
+              f"them ({me!r}, from ${STUDENT_ID_ENV} or your login name); call submit() without student=")
+        return None
     try:
         nb_path = find_notebook(lab_id, path)
     except FileNotFoundError as exc:
@@ -79,7 +94,7 @@ def submit_notebook(lab_id: str, path: str | os.PathLike[str] | None = None, stu
         print(handed_in)
     gb_path = default_gradebook_path()
     try:
-        result = grade_notebook(nb_path, student=student or student_id(nb_path), expect_lab=lab_id,
+        result = grade_notebook(nb_path, student=me, expect_lab=lab_id,
                                 private_paths=(str(gb_path.resolve().parent),))
     except SubmissionError as exc:
         print(f"submit: {exc}")
