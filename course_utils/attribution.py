@@ -5,7 +5,10 @@ One object per method, one verb, in the spirit of Captum's ``captum.attr`` packa
     Saliency(model).attribute(x, target)           # |dS/dx|              (Simonyan et al., 2014)
     Deconvnet(model).attribute(x, target)          # ReLU passes positive gradient only (Zeiler & Fergus, 2014)
     GuidedBackprop(model).attribute(x, target)     # both masks          (Springenberg et al., 2015)
-    Occlusion(model, patch=8, stride=4).attribute(x, target)   # score drop under a grey patch
+    Occlusion(model, patch=8, stride=4).attribute(x, target)   # score drop under a patch (black by default)
+    SmoothGrad(model, stdev=0.15, n_samples=32).attribute(x, target)   # mean map over noisy copies (Smilkov et al., 2017)
+    IntegratedGradients(model, steps=32).attribute(x, target)  # (x - x0) * mean gradient on the path (Sundararajan et al., 2017)
+    GradCAM(model, layer="relu3").attribute(x, target)         # ReLU(sum_k alpha_k A_k), upsampled (Selvaraju et al., 2017)
     RandomBaseline(seed=0).attribute(x, target)    # uniform noise: the chance level of any metric
 
 Shapes: ``x`` is (N, C, H, W); every ``attribute`` returns a tensor of the same shape (like Captum);
@@ -39,6 +42,18 @@ Conventions compared with Captum 0.7+ (``tests/test_attribution.py`` checks equa
   it, of score(original) - score(occluded); windows start at 0, 0 and step by ``stride``, and a last
   window overhanging the border is clipped (Captum's rule). :meth:`Occlusion.grid` gives the raw
   per-window scores that Zeiler & Fergus plot.
+* ``SmoothGrad(model, stdev, n_samples, seed)`` = Captum's ``NoiseTunnel(Saliency(model)).attribute(x,
+  nt_type="smoothgrad", nt_samples=n_samples, stdevs=stdev)`` when Captum's global generator is seeded with
+  ``seed`` (both draw the noise as one (N * n_samples, C, H, W) normal tensor, copies of an image adjacent).
+  Any other method can be smoothed: ``SmoothGrad(model, base=GuidedBackprop(model))``.
+* ``IntegratedGradients(model, baseline, steps, rule)`` = Captum's ``IntegratedGradients`` with
+  ``n_steps=steps, method=rule`` (Gauss-Legendre by default, as Captum): signed, and the attributions of an
+  image sum to score(x) - score(baseline) up to the quadrature error (:meth:`IntegratedGradients.delta`).
+  One difference: Captum's ``riemann_trapezoid`` weights are 1/n (ends halved), which sum to (n - 1)/n; ours
+  are 1/(n - 1) (ends halved), which sum to 1, so ours = Captum's * n/(n - 1) for that rule.
+* ``GradCAM(model, layer)`` = Captum's ``LayerGradCam(model, layer).attribute(x, target,
+  relu_attributions=True)`` upsampled by ``LayerAttribution.interpolate(..., interpolate_mode="bilinear")``
+  to the input's size and repeated over its channels.
 """
 
 from __future__ import annotations
@@ -52,8 +67,9 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Neuron", "Attribution", "Saliency", "Deconvnet", "GuidedBackprop", "Occlusion", "RandomBaseline",
-           "relu_backward", "RULES", "to_heatmap", "get_layer", "layer_output"]
+__all__ = ["Neuron", "Attribution", "Saliency", "Deconvnet", "GuidedBackprop", "Occlusion", "SmoothGrad",
+           "IntegratedGradients", "GradCAM", "RandomBaseline", "relu_backward", "RULES", "QUADRATURES", "to_heatmap",
+           "get_layer", "layer_output", "occlusion_positions", "quadrature"]
 
 RULES = ("backprop", "deconvnet", "guided")
 
@@ -274,7 +290,9 @@ class Occlusion(Attribution):
     """Slide a ``patch x patch`` square of value ``baseline`` over the image; record the score's drop.
 
     - patch: side of the occluder in pixels
-    - stride: step between occluder positions (at most ``patch``, as in Captum, so every pixel is covered)
+    - stride: step between occluder positions. :meth:`grid` takes any stride (a stride above ``patch`` leaves
+      gaps between the windows, which the grid does not show); :meth:`attribute` needs ``stride <= patch``
+      so that every pixel is covered by some window
     - baseline: the occluder's value (0 = black background for the digits)
     - batch_size: occluded images evaluated per forward pass
     """
@@ -286,18 +304,14 @@ class Occlusion(Attribution):
         super().__init__(model)
         if int(patch) != patch or patch < 1 or int(stride) != stride or stride < 1:
             raise ValueError(f"patch and stride must be positive integers, got {patch!r} and {stride!r}")
-        if stride > patch:
-            raise ValueError(f"stride {stride} > patch {patch} would leave pixels that no window covers")
         self.patch, self.stride, self.baseline, self.batch_size = int(patch), int(stride), float(baseline), int(batch_size)
 
     def __repr__(self) -> str:
         return f"Occlusion(patch={self.patch}, stride={self.stride})"
 
     def positions(self, size: int) -> list[int]:
-        """Start offsets of the windows along one side of length ``size`` (Captum's rule)."""
-        if self.patch >= size:
-            return [0]
-        return [k * self.stride for k in range(math.ceil((size - self.patch) / self.stride) + 1)]
+        """Start offsets of the windows along one side of length ``size`` (see :func:`occlusion_positions`)."""
+        return occlusion_positions(size, self.patch, self.stride)
 
     @torch.no_grad()
     def grid(self, x: torch.Tensor, target: Target) -> tuple[torch.Tensor, torch.Tensor]:
@@ -320,6 +334,9 @@ class Occlusion(Attribution):
 
     def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
         """Per pixel: mean over the windows covering it of objective(x) - objective(x occluded)."""
+        if self.stride > self.patch:
+            raise ValueError(f"stride {self.stride} > patch {self.patch} leaves pixels that no window covers, so they "
+                             f"get no attribution; use stride <= patch here (grid() accepts any stride)")
         scores, original = self.grid(x, target)
         N, C, H, W = x.shape
         total = torch.zeros(N, H, W, device=x.device, dtype=torch.float32)
@@ -331,9 +348,199 @@ class Occlusion(Attribution):
         return (total / count)[:, None].expand(N, C, H, W).clone()
 
 
+def occlusion_positions(size: int, patch: int, stride: int) -> list[int]:
+    """Start offsets of occluder windows along a side of ``size`` pixels (Captum's rule).
+
+    Windows start at 0 and step by ``stride`` until one reaches the border (that last one may overhang and is
+    clipped); with ``stride > patch`` they step over gaps and stop before the border. A patch at least as
+    large as the side gives one window.
+    """
+    if patch >= size:
+        return [0]
+    starts = [k * stride for k in range(math.ceil((size - patch) / stride) + 1)]
+    return [s for s in starts if s < size]
+
+
 def _row_target(target: Target, n: int) -> int:
     t = target[n]
     return int(t.item() if isinstance(t, torch.Tensor) else t)
+
+
+def _per_image_targets(target: Target, n_images: int, repeats: int) -> Target:
+    """The target of each of ``n_images`` images, repeated for ``repeats`` adjacent copies of each."""
+    if isinstance(target, (Neuron, int, np.integer)):
+        return target
+    t = torch.as_tensor(np.asarray(target) if not isinstance(target, torch.Tensor) else target).long().cpu()
+    if t.shape != (n_images,):
+        raise ValueError(f"target must be an int, a Neuron or N = {n_images} ints, got shape {tuple(t.shape)}")
+    return t.repeat_interleave(repeats)
+
+
+def _index_target(target: Target, idx: slice) -> Target:
+    return target if isinstance(target, (Neuron, int, np.integer)) else target[idx]
+
+
+class SmoothGrad(Attribution):
+    """SmoothGrad (Smilkov et al., 2017): the mean of a method's maps over noisy copies of the image.
+
+    - base: the method smoothed (default :class:`Saliency`, |gradient|)
+    - stdev: standard deviation of the Gaussian noise added to the pixels (the paper's noise level
+      sigma / (x_max - x_min) is this for images in [0, 1]; it recommends 10-20 %)
+    - n_samples: noisy copies per image
+    - seed: the noise is drawn from ``torch.Generator().manual_seed(seed)`` at each call (so a call is
+      reproducible), on the CPU, as one (N * n_samples, C, H, W) tensor: copies of an image are adjacent
+    - batch_size: noisy copies evaluated per backward pass
+
+    Gradients of a ReLU network are piecewise constant and jump from pixel to pixel ("speckle"); averaging
+    them over a neighbourhood of the image keeps what is consistent and removes what is not.
+    """
+
+    name = "SmoothGrad"
+
+    def __init__(self, model: nn.Module, base: Attribution | None = None, stdev: float = 0.15, n_samples: int = 32,
+                 seed: int = 0, batch_size: int = 256) -> None:
+        super().__init__(model)
+        if not stdev >= 0:
+            raise ValueError(f"stdev must be >= 0, got {stdev!r}")
+        if int(n_samples) != n_samples or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}")
+        if base is not None and not isinstance(base, Attribution):
+            raise TypeError(f"base must be an attribution method such as GuidedBackprop(model), got {type(base).__name__}")
+        self.base = base if base is not None else Saliency(model)
+        self.stdev, self.n_samples, self.seed, self.batch_size = float(stdev), int(n_samples), int(seed), int(batch_size)
+
+    def __repr__(self) -> str:
+        return f"SmoothGrad({self.base!r}, stdev={self.stdev:g}, n_samples={self.n_samples})"
+
+    def noise(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """The noise of one call: (N * n_samples, C, H, W), on the CPU."""
+        N, *rest = shape
+        gen = torch.Generator().manual_seed(self.seed)
+        return torch.randn((N * self.n_samples, *rest), generator=gen) * self.stdev
+
+    def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
+        x = _check_input(x)
+        N, S = len(x), self.n_samples
+        noisy = x.detach().repeat_interleave(S, dim=0) + self.noise(tuple(x.shape)).to(x.device, x.dtype)
+        targets = _per_image_targets(target, N, S)
+        parts = [self.base.attribute(noisy[i:i + self.batch_size], _index_target(targets, slice(i, i + self.batch_size)))
+                 for i in range(0, len(noisy), self.batch_size)]
+        return torch.cat(parts).view(N, S, *x.shape[1:]).mean(dim=1)
+
+
+#: Quadrature rules of :class:`IntegratedGradients` (Captum's names).
+QUADRATURES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
+
+
+def quadrature(steps: int, rule: str = "gausslegendre") -> tuple[np.ndarray, np.ndarray]:
+    """Points ``alphas`` in [0, 1] and weights (summing to 1) approximating an integral over [0, 1]."""
+    if int(steps) != steps or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    n = int(steps)
+    if rule == "gausslegendre":
+        nodes, weights = np.polynomial.legendre.leggauss(n)
+        return 0.5 * (nodes + 1), 0.5 * weights
+    if rule == "riemann_trapezoid":
+        if n < 2:
+            raise ValueError("the trapezoid rule needs at least 2 steps")
+        w = np.full(n, 1.0 / (n - 1))
+        w[[0, -1]] *= 0.5
+        return np.linspace(0, 1, n), w
+    offsets = {"riemann_left": 0.0, "riemann_right": 1.0, "riemann_middle": 0.5}
+    if rule not in offsets:
+        raise ValueError(f"rule must be one of {QUADRATURES}, got {rule!r}")
+    return (np.arange(n) + offsets[rule]) / n, np.full(n, 1.0 / n)
+
+
+class IntegratedGradients(Attribution):
+    """Integrated gradients (Sundararajan et al., 2017), signed.
+
+    :math:`\\mathrm{IG}_i(x) = (x_i - x'_i) \\int_0^1 \\partial S(x' + \\alpha (x - x')) / \\partial x_i \\, d\\alpha`,
+    the integral by a ``steps``-point quadrature (``rule``: one of :data:`QUADRATURES`).
+
+    - baseline: x', a float (every pixel; 0 = the black background of the digits) or a tensor
+      broadcastable to x
+    - batch_size: path points evaluated per backward pass
+
+    Completeness: an image's attributions sum to S(x) - S(x') (exactly for the exact integral); see :meth:`delta`.
+    """
+
+    name = "integrated gradients"
+
+    def __init__(self, model: nn.Module, baseline: float | torch.Tensor = 0.0, steps: int = 32,
+                 rule: str = "gausslegendre", batch_size: int = 256) -> None:
+        super().__init__(model)
+        self.alphas, self.weights = quadrature(steps, rule)
+        self.baseline, self.steps, self.rule, self.batch_size = baseline, int(steps), rule, int(batch_size)
+
+    def __repr__(self) -> str:
+        return f"IntegratedGradients(steps={self.steps}, rule={self.rule!r})"
+
+    def _baseline(self, x: torch.Tensor) -> torch.Tensor:
+        b = torch.as_tensor(self.baseline, dtype=x.dtype, device=x.device)
+        try:
+            return torch.broadcast_to(b, x.shape)
+        except RuntimeError:
+            raise ValueError(f"baseline of shape {tuple(b.shape)} does not broadcast to the input's {tuple(x.shape)}") from None
+
+    def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
+        x = _check_input(x).detach()
+        N, S = len(x), self.steps
+        x0 = self._baseline(x)
+        alphas = torch.as_tensor(self.alphas, dtype=x.dtype, device=x.device).view(1, S, 1, 1, 1)
+        path = (x0[:, None] + alphas * (x - x0)[:, None]).reshape(N * S, *x.shape[1:])
+        targets = _per_image_targets(target, N, S)
+        grad = Saliency(self.model, absolute=False)
+        g = torch.cat([grad.attribute(path[i:i + self.batch_size], _index_target(targets, slice(i, i + self.batch_size)))
+                       for i in range(0, len(path), self.batch_size)]).view(N, S, *x.shape[1:])
+        w = torch.as_tensor(self.weights, dtype=x.dtype, device=x.device).view(1, S, 1, 1, 1)
+        return (x - x0) * (w * g).sum(dim=1)
+
+    @torch.no_grad()
+    def delta(self, x: torch.Tensor, target: Target, attributions: torch.Tensor) -> torch.Tensor:
+        """Completeness error per image: sum of attributions - (S(x) - S(baseline)), shape (N,)."""
+        x = _check_input(x)
+        gap = _objective(self.model, x, target) - _objective(self.model, self._baseline(x), target)
+        return attributions.flatten(1).sum(dim=1) - gap
+
+
+class GradCAM(Attribution):
+    """Grad-CAM (Selvaraju et al., 2017): a layer's feature maps weighted by their mean gradient.
+
+    With :math:`A^k` the ``layer``'s k-th feature map (h, w) and :math:`S` the explained score,
+    :math:`\\alpha_k = \\frac{1}{hw} \\sum_{ij} \\partial S / \\partial A^k_{ij}` and the map is
+    :math:`\\mathrm{ReLU}(\\sum_k \\alpha_k A^k)` (``relu=False``: without the ReLU), upsampled bilinearly to the
+    input's H x W and repeated over its C channels. Coarse (the layer's resolution: ``relu3`` of the course CNN
+    is H/4 x W/4) but class-discriminative: it shows *where*, not *which pixels*.
+    """
+
+    name = "Grad-CAM"
+
+    def __init__(self, model: nn.Module, layer: str | nn.Module = "relu3", relu: bool = True) -> None:
+        super().__init__(model)
+        self.layer, self.relu = get_layer(model, layer), bool(relu)
+        self.layer_name = layer if isinstance(layer, str) else type(layer).__name__
+
+    def __repr__(self) -> str:
+        return f"GradCAM(layer={self.layer_name!r})"
+
+    def layer_map(self, x: torch.Tensor, target: Target) -> torch.Tensor:
+        """The map at the layer's resolution, (N, 1, h, w)."""
+        x = _check_input(x).detach()
+        with torch.enable_grad(), layer_output(self.model, self.layer) as store:
+            objective = _objective(self.model, x, target)
+            A = store["out"]
+            if A.dim() != 4:
+                raise ValueError(f"Grad-CAM needs a convolutional layer with output (N, C, h, w); "
+                                 f"{self.layer_name!r} gives {tuple(A.shape)}")
+            (dA,) = torch.autograd.grad(objective.sum(), A)
+        cam = (dA.mean(dim=(2, 3), keepdim=True) * A.detach()).sum(dim=1, keepdim=True)
+        return cam.clamp(min=0) if self.relu else cam
+
+    def attribute(self, x: torch.Tensor, target: Target) -> torch.Tensor:
+        cam = self.layer_map(x, target)
+        up = nn.functional.interpolate(cam, size=tuple(x.shape[2:]), mode="bilinear", align_corners=False)
+        return up.expand(-1, x.shape[1], -1, -1).clone()
 
 
 class RandomBaseline(Attribution):

@@ -1,8 +1,11 @@
-"""Attribution methods: the three ReLU rules, neuron targets, occlusion, and a cross-check against Captum.
+"""Attribution methods: the three ReLU rules, neuron targets, occlusion, SmoothGrad, integrated gradients,
+Grad-CAM, and a cross-check of each against Captum.
 
 Captum (PyPI ``captum``, a test extra) is the reference: the course's ``Saliency``, ``GuidedBackprop``,
-``Deconvnet`` and ``Occlusion`` must give the same maps as Captum's ``Saliency``, ``GuidedBackprop``,
-``Deconvolution`` and ``Occlusion`` on the course CNN (max abs difference <= 1e-6).
+``Deconvnet``, ``Occlusion``, ``SmoothGrad``, ``IntegratedGradients`` and ``GradCAM`` must give the same maps as
+Captum's ``Saliency``, ``GuidedBackprop``, ``Deconvolution``, ``Occlusion``, ``NoiseTunnel(...)``,
+``IntegratedGradients`` and ``LayerGradCam`` (+ ``LayerAttribution.interpolate``) on the course CNN
+(max abs difference <= 1e-6).
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils.attribution import (Deconvnet, GuidedBackprop, Neuron, Occlusion, RandomBaseline, Saliency,
+from course_utils.attribution import (QUADRATURES, Deconvnet, GradCAM, GuidedBackprop, IntegratedGradients, Neuron,
+                                      Occlusion, RandomBaseline, Saliency, SmoothGrad, occlusion_positions,
                                       relu_backward, to_heatmap)
 from course_utils.cnn import DigitCNN
 
@@ -129,8 +133,20 @@ def test_bad_inputs_give_clear_errors():
         Saliency(model).attribute(x, [1, 2, 3])
     with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
         Saliency(model).attribute(x[0], 1)
-    with pytest.raises(ValueError, match="stride"):
-        Occlusion(model, patch=4, stride=5)
+    with pytest.raises(ValueError, match="stride 5 > patch 4"):
+        Occlusion(model, patch=4, stride=5).attribute(x, 1)
+    with pytest.raises(ValueError, match="positive integers"):
+        Occlusion(model, patch=0, stride=1)
+    with pytest.raises(ValueError, match="n_samples"):
+        SmoothGrad(model, n_samples=0)
+    with pytest.raises(TypeError, match="attribution method"):
+        SmoothGrad(model, base=model)
+    with pytest.raises(ValueError, match="rule must be one of"):
+        IntegratedGradients(model, rule="simpson")
+    with pytest.raises(ValueError, match="broadcast"):
+        IntegratedGradients(model, baseline=torch.zeros(5)).attribute(x, 1)
+    with pytest.raises(ValueError, match="convolutional layer"):
+        GradCAM(model, "classifier").attribute(x, 1)
     with pytest.raises(KeyError, match="conv9"):
         Saliency(model).attribute(x, Neuron("conv9", 0))
     with pytest.raises(ValueError, match="both row and col"):
@@ -157,3 +173,89 @@ def test_hooks_are_removed_after_a_call():
     model(x)[0, 1].backward()
     expected = Saliency(model, absolute=False).attribute(x.detach(), 1)
     assert torch.allclose(x.grad, expected)
+
+
+def test_occlusion_grid_accepts_a_stride_above_the_patch():
+    """What the lecture's widget does with patch 2, stride 8: a sparse grid, no error (attribute() refuses)."""
+    model = _model()
+    x = _inputs(1)
+    scores, original = Occlusion(model, patch=2, stride=8).grid(x, 4)
+    assert occlusion_positions(32, 2, 8) == [0, 8, 16, 24]
+    assert scores.shape == (1, 4, 4) and original.shape == (1,)
+    assert occlusion_positions(32, 8, 4)[-1] == 24 and occlusion_positions(32, 40, 4) == [0]
+    assert occlusion_positions(10, 3, 4) == [0, 4, 8]          # the last window overhangs and is clipped
+
+
+@pytest.mark.parametrize("base", ["Saliency", "GuidedBackprop"])
+def test_smoothgrad_equals_captum_noise_tunnel(base):
+    model = _model("max")
+    x = _inputs()
+    target = torch.tensor([3, 0, 7])
+    ours_base = {"Saliency": None, "GuidedBackprop": GuidedBackprop(model)}[base]
+    got = SmoothGrad(model, base=ours_base, stdev=0.2, n_samples=8, seed=5, batch_size=5).attribute(x, target)
+    torch.manual_seed(5)                           # Captum draws its noise from the global generator
+    expected = captum_attr.NoiseTunnel(getattr(captum_attr, base)(model)).attribute(
+        x, nt_type="smoothgrad", nt_samples=8, stdevs=0.2, target=target)
+    assert got.shape == x.shape
+    assert float(expected.abs().max()) > 0
+    assert float((got - expected).abs().max()) <= 1e-6
+    again = SmoothGrad(model, base=ours_base, stdev=0.2, n_samples=8, seed=5).attribute(x, target)
+    assert float((got - again).abs().max()) <= 1e-6        # reproducible, whatever the batch size
+
+
+def test_smoothgrad_with_no_noise_is_the_base_method():
+    model = _model()
+    x = _inputs(2)
+    got = SmoothGrad(model, stdev=0.0, n_samples=3).attribute(x, 5)
+    assert torch.allclose(got, Saliency(model).attribute(x, 5), atol=1e-7)
+
+
+@pytest.mark.parametrize("rule", QUADRATURES)
+def test_integrated_gradients_equal_captum(rule):
+    model = _model("max")
+    x = _inputs()
+    target = torch.tensor([3, 0, 7])
+    ig = IntegratedGradients(model, steps=12, rule=rule, batch_size=7)
+    got = ig.attribute(x, target)
+    expected = captum_attr.IntegratedGradients(model).attribute(x, target=target, n_steps=12, method=rule)
+    if rule == "riemann_trapezoid":
+        expected = expected * 12 / 11          # Captum's trapezoid weights sum to (n - 1)/n (see the module docstring)
+    assert float(expected.abs().max()) > 0
+    assert float((got - expected).abs().max()) <= 1e-6
+
+
+def test_integrated_gradients_completeness_and_baseline():
+    model = _model()
+    x = _inputs(2)
+    ig = IntegratedGradients(model, steps=64)
+    attr = ig.attribute(x, 2)
+    with torch.no_grad():
+        gap = model(x)[:, 2] - model(torch.zeros_like(x))[:, 2]
+    assert float(ig.delta(x, 2, attr).abs().max()) <= 0.02 * float(gap.abs().max())
+    same = IntegratedGradients(model, baseline=x, steps=4).attribute(x, 2)    # baseline = input: nothing to explain
+    assert float(same.abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("pool", ["avg", "max"])
+def test_gradcam_equals_captum(pool, relu):
+    model = _model(pool)
+    x = _inputs()
+    target = torch.tensor([3, 0, 7])
+    got = GradCAM(model, "relu3", relu=relu).attribute(x, target)
+    layer_map = captum_attr.LayerGradCam(model, model.layer("relu3")).attribute(x, target=target, relu_attributions=relu)
+    expected = captum_attr.LayerAttribution.interpolate(layer_map, (32, 32), interpolate_mode="bilinear")
+    assert got.shape == x.shape
+    assert float(expected.abs().max()) > 0
+    assert float((got - expected).abs().max()) <= 1e-6
+    if relu:
+        assert float(got.min()) >= 0
+
+
+def test_new_methods_take_neuron_targets():
+    model = _model()
+    x = _inputs(2)
+    neuron = Neuron("relu2", channel=5, row=6, col=9)
+    for method in [SmoothGrad(model, n_samples=2), IntegratedGradients(model, steps=3), GradCAM(model, "relu1")]:
+        got = method.attribute(x, neuron)
+        assert got.shape == x.shape and float(got.abs().max()) > 0
