@@ -851,7 +851,8 @@ def test_markdown_reports_carry_no_bare_links() -> None:
     assert render(md_escape("3.5: fine")).strip() == "<p>3.5: fine</p>"
 
 
-def test_forked_children_share_one_memory_budget(tmp_path: Path) -> None:
+@pytest.mark.parametrize("limits_mode", ["auto", "off"])
+def test_forked_children_share_one_memory_budget(tmp_path: Path, monkeypatch, limits_mode: str) -> None:
     """RLIMIT_AS bounds each process: six forked children held 6 GB in one grading. A sandbox's processes now
     share one memory limit (its cgroup's, or the grader's watch where there is none) and the whole sandbox stops
     past it. Deterministic: the children hold their memory and the call never returns by itself, so it can end
@@ -870,10 +871,18 @@ def add_one():
     time.sleep(3600)
 '''
     limits = SandboxLimits(load_timeout_s=30.0, start_timeout_s=60.0, total_memory_bytes=400 * 2**20)
+    from course_utils.grader import cgroup
     from course_utils.grader.sandbox import QuestionAborted
-    with Sandbox(extract_from_sources([fan_out]), limits=limits) as box:
-        with pytest.raises(QuestionAborted) as info:
-            box.run_cases([Case("add_one", {})], 600)
+    monkeypatch.setenv(cgroup.CGROUP_ENV, limits_mode)      # the kernel's limit where there is one, and the watch
+    cgroup.support.cache_clear()
+    try:
+        with Sandbox(extract_from_sources([fan_out]), limits=limits) as box:
+            assert ("no cgroup" in box.describe_limits()) == (limits_mode == "off" or cgroup.support().version is None)
+            with pytest.raises(QuestionAborted) as info:
+                box.run_cases([Case("add_one", {})], 600)
+    finally:
+        monkeypatch.undo()
+        cgroup.support.cache_clear()
     assert "memory" in str(info.value) and "time limit" not in str(info.value), str(info.value)
 
 

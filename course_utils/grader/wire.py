@@ -69,6 +69,8 @@ def _to_plain(value: Any, arrays: dict[str, np.ndarray], depth: int, lenient: bo
     if depth > MAX_DEPTH:
         raise WireError(f"values nested more than {MAX_DEPTH} levels deep")
     t = type(value)
+    if t is int and value.bit_length() > MAX_INT_BITS:   # refused at once: printing it would take seconds
+        raise WireError(f"an integer of more than {MAX_INT_BITS} bits{at}")
     if value is None or t is bool or t is int or t is str:
         return value
     if t is float:
