@@ -97,9 +97,10 @@ site: setup
 
 # The Dockerfile repo2docker would build from binder/ (Binder, JupyterHub images), rendered without building.
 binder-render: setup
-	$(VENV)/bin/jupyter-repo2docker --no-build --no-run --debug --user-id 1000 --user-name jovyan . 2>&1 \
-	    | sed -n '/^FROM /,$$p' > build/binder.Dockerfile || true
-	@test -s build/binder.Dockerfile && echo "rendered: build/binder.Dockerfile"
+	@mkdir -p build
+	$(VENV)/bin/jupyter-repo2docker --no-build --no-run --debug --user-id 1000 --user-name jovyan . \
+	    | sed -n '/^FROM /,$$p' > build/binder.Dockerfile
+	@grep -q 'binder/postBuild' build/binder.Dockerfile && echo "rendered: build/binder.Dockerfile"
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
