@@ -6,21 +6,28 @@ tokens, see :mod:`course_utils.data.captions`). **Teacher forcing**: the decoder
 ``captions[:, :-1]`` and is scored on predicting ``captions[:, 1:]``, the same sequence shifted by one;
 positions whose target is ``<NULL>`` are masked out of the loss.
 
-The image code ``v`` (N, D) enters in one of two ways (or both):
+The image code ``v`` (N, D) enters in one of these ways:
 
-* ``"h0"``: the initial hidden state ``h_0 = v W_proj + b_proj`` (Show and Tell, cs231n);
-* ``"per_step"``: the slides' ``h_t = tanh(W_xh x_t + W_hh h_{t-1} + W_ih v)`` at every step. In the
-  row convention that is ``x_t Wx + h_{t-1} Wh + v W_img + b = [x_t, v] [Wx; W_img] + h_{t-1} Wh + b``,
-  so the per-step term is an RNN (or LSTM) run on the inputs ``[x_t, v]``: the layers of
-  :mod:`course_utils.rnn` and :mod:`course_utils.lstm` are reused unchanged.
+* ``"h0"``: the initial hidden state ``h_0 = v W_proj + b_proj`` (cs231n's captioning RNN). The first
+  step then computes ``x_1 Wx + h_0 Wh = x_1 Wx + v (W_proj Wh) + b_proj Wh``: the slides' image term
+  ``W_ih v``, which they add at the **first step only**, with ``W_ih`` factored as ``W_proj Wh``;
+* ``"per_step"``: the image term at **every** step, ``h_t = tanh(W_xh x_t + W_hh h_{t-1} + W_ih v)``
+  (a variant Show and Tell tried and found worse: it let the network exploit noise in the image and
+  overfit). In the row convention that is ``x_t Wx + h_{t-1} Wh + v W_img + b =
+  [x_t, v] [Wx; W_img] + h_{t-1} Wh + b``, so it is an RNN (or LSTM) run on the inputs ``[x_t, v]``:
+  the layers of :mod:`course_utils.rnn` and :mod:`course_utils.lstm` are reused unchanged;
+* (PyTorch only) ``"first"``: Show and Tell's own choice, the image projected to a word-sized vector
+  and fed as the network's **first input**, before ``<START>``; and ``"none"``: no image, a language
+  model of captions (the blind baseline every captioner should beat on facts).
 
 Contents:
 
 * NumPy layers: :func:`word_embedding_forward` / :func:`word_embedding_backward` (the temporal affine
   layer and the masked temporal softmax loss are in :mod:`course_utils.rnn`).
 * :class:`CaptioningRNN` -- the NumPy model (vanilla RNN or LSTM), ``loss`` returns exact gradients.
-* :class:`CaptionModel` (PyTorch, any device) and :class:`AttentionCaptioner` (soft attention over the
-  CNN's feature grid, Show, Attend and Tell); :func:`train_captioner` trains either with teacher forcing.
+* :class:`CaptionModel` (PyTorch, any device; every conditioning above, on a standardised code or grid)
+  and :class:`AttentionCaptioner` (soft attention over the CNN's feature grid, Show, Attend and Tell);
+  :func:`train_captioner` trains either with teacher forcing.
 * Decoding for every model above: :func:`greedy_decode`, :func:`sample_decode` (temperature),
   :func:`beam_search` / :func:`beam_decode`; :func:`caption_strings` turns ids into text.
 * :func:`scene_features` -- the frozen scenes CNN's feature grid for a stack of images.
@@ -47,6 +54,7 @@ __all__ = [
 NULL, START, END = 0, 1, 2
 CELLS = ("rnn", "lstm")
 CONDITIONINGS = ("h0", "per_step", "both")
+TORCH_CONDITIONINGS = CONDITIONINGS + ("first", "none")
 
 
 # ---------------------------------------------------------------- NumPy layers
@@ -98,8 +106,8 @@ class CaptioningRNN:
 
     - vocab_size: V; input_dim: D (size of the image code v); wordvec_dim: W; hidden_dim: H
     - cell: ``"rnn"`` or ``"lstm"`` (k = 1 or 4 blocks of H in the recurrent weights)
-    - conditioning: ``"h0"`` (h_0 = v W_proj + b_proj), ``"per_step"`` (+ v W_img at every step, h_0 = 0)
-      or ``"both"``
+    - conditioning: ``"h0"`` (h_0 = v W_proj + b_proj: the slides' image term at the first step),
+      ``"per_step"`` (+ v W_img at every step, h_0 = 0) or ``"both"``
 
     Parameters (``self.params``): W_embed (V, W); W_proj (D, H), b_proj (H,) [h0]; W_img (D, kH) [per_step];
     Wx (W, kH), Wh (H, kH), b (kH,); W_vocab (H, V), b_vocab (V,). float64 by default (gradient checks).
@@ -218,16 +226,29 @@ def _make_torch_classes():
     from torch import nn
 
     class CaptionModel(nn.Module):
-        """The captioning model in PyTorch (any device), trained with teacher forcing.
+        """The captioning model without attention in PyTorch (any device), trained with teacher forcing.
 
-        - vocab_size: V; feature_shape: ``(D,)`` for image codes or ``(C, h, w)`` for a CNN feature grid,
-          which a 1x1 convolution reduces to ``grid_channels`` channels before it is flattened into v
-          (so v keeps *where* things are; a globally pooled code would not)
-        - cell: ``"rnn"`` (tanh) or ``"lstm"``; conditioning: ``"h0"``, ``"per_step"`` or ``"both"``
-          (per step, ``W_ih v`` enters as extra inputs ``v W_step`` of size H concatenated to each word
-          vector, i.e. ``W_ih`` = ``W_step`` times the recurrent layer's input weights)
+        - vocab_size: V; feature_shape: ``(D,)`` for an image code (e.g. the CNN's pooled code) or
+          ``(C, h, w)`` for a CNN feature grid, which a 1x1 convolution reduces to ``grid_channels`` channels
+          before it is flattened into v. Either is first **standardised** per feature (per channel for a
+          grid) with batch statistics in training and running statistics at test time (``BatchNorm``
+          without learned scale): raw CNN activations (the scenes CNN's code has mean about 6 and maxima
+          above 30) saturate the recurrent cell, and the decoder learns to ignore them.
+        - cell: ``"rnn"`` (tanh) or ``"lstm"``
+        - conditioning, how the image code v enters:
 
-        Shapes: features (N, *feature_shape), captions (N, T) -> scores (N, T-1, V).
+          * ``"h0"``: ``h_0 = v W_proj + b_proj`` (cs231n's captioning RNN). The first step then computes
+            ``x_1 W_x + h_0 W_h = x_1 W_x + v (W_proj W_h) + ...``: the slides' image term ``W_ih v``
+            added at the first step only, with ``W_ih`` factored as ``W_proj W_h``;
+          * ``"first"``: Show and Tell (Vinyals et al. 2015): ``v W_first`` (a word-sized vector) is the
+            network's first input, from a zero state, before ``<START>``; its output is not scored;
+          * ``"per_step"``: ``v W_step`` (size H) is concatenated to every word vector, so the image term
+            enters at every step (``W_ih`` = ``W_step`` times the cell's input weights), h_0 = 0;
+          * ``"both"``: ``"h0"`` and ``"per_step"``;
+          * ``"none"``: no image at all -- a language model of captions, the **blind baseline** (it
+            accepts features only to know the batch size).
+
+        Shapes: features (N, *feature_shape), captions_in (N, T) -> scores (N, T, V).
         """
 
         def __init__(self, vocab_size: int, feature_shape: Sequence[int], wordvec_dim: int = 64,
@@ -236,8 +257,8 @@ def _make_torch_classes():
             super().__init__()
             if cell not in CELLS:
                 raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
-            if conditioning not in CONDITIONINGS:
-                raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
+            if conditioning not in TORCH_CONDITIONINGS:
+                raise ValueError(f"conditioning must be one of {TORCH_CONDITIONINGS}, got {conditioning!r}")
             self.cell, self.conditioning, self.null = cell, conditioning, null
             self.feature_shape = tuple(int(s) for s in feature_shape)
             if len(self.feature_shape) == 3:
@@ -245,13 +266,14 @@ def _make_torch_classes():
                 self.reduce = nn.Sequential(nn.BatchNorm2d(C, affine=False), nn.Conv2d(C, grid_channels, 1), nn.ReLU())
                 D = grid_channels * gh * gw
             elif len(self.feature_shape) == 1:
-                self.reduce = nn.Identity()
                 D = self.feature_shape[0]
+                self.reduce = nn.BatchNorm1d(D, affine=False)
             else:
                 raise ValueError(f"feature_shape must be (D,) or (C, h, w), got {feature_shape}")
             self.drop = nn.Dropout(dropout)
             self.proj = nn.Linear(D, hidden_dim) if conditioning in ("h0", "both") else None
             self.step_proj = nn.Linear(D, hidden_dim) if conditioning in ("per_step", "both") else None
+            self.first_proj = nn.Linear(D, wordvec_dim) if conditioning == "first" else None
             self.embed = nn.Embedding(vocab_size, wordvec_dim)
             in_dim = wordvec_dim + (hidden_dim if self.step_proj is not None else 0)
             self.rnn = (nn.LSTM if cell == "lstm" else nn.RNN)(in_dim, hidden_dim, batch_first=True)
@@ -259,19 +281,27 @@ def _make_torch_classes():
             self.hidden_dim = hidden_dim
 
         def code(self, features: "torch.Tensor") -> "torch.Tensor":
-            """The image code v: (N, *feature_shape) -> (N, D)."""
+            """The image code v: (N, *feature_shape) -> (N, D), standardised (and reduced, for a grid)."""
             if tuple(features.shape[1:]) != self.feature_shape:
                 raise ValueError(f"features must have shape (N, {', '.join(map(str, self.feature_shape))}), "
                                  f"got {tuple(features.shape)}")
             return self.drop(self.reduce(features).flatten(1))
 
-        def _start(self, v: "torch.Tensor") -> tuple:
-            N = v.shape[0]
-            h0 = self.proj(v) if self.proj is not None else v.new_zeros(N, self.hidden_dim)
+        def _start(self, features: "torch.Tensor") -> tuple:
+            """Initial (h, c) and the per-step image input u (or None) for a batch of features."""
+            N = features.shape[0]
+            zeros = features.new_zeros(N, self.hidden_dim)
+            if self.conditioning == "none":
+                return zeros, zeros, None
+            v = self.code(features)
+            if self.first_proj is not None:             # Show and Tell: the image is input number 0
+                _, h, c = self._run(self.first_proj(v)[:, None, :], zeros, zeros, None)
+                return h, c, None
+            h0 = self.proj(v) if self.proj is not None else zeros
             u = self.step_proj(v) if self.step_proj is not None else None
-            return h0, u
+            return h0, zeros, u
 
-        def _run(self, x: "torch.Tensor", h: "torch.Tensor", c: "torch.Tensor | None", u: "torch.Tensor | None"):
+        def _run(self, x: "torch.Tensor", h: "torch.Tensor", c: "torch.Tensor", u: "torch.Tensor | None"):
             if u is not None:
                 x = torch.cat([x, u[:, None, :].expand(-1, x.shape[1], -1)], dim=2)
             if self.cell == "lstm":
@@ -282,8 +312,8 @@ def _make_torch_classes():
 
         def forward(self, features: "torch.Tensor", captions_in: "torch.Tensor") -> "torch.Tensor":
             """Teacher forcing: scores (N, T, V) of the next word after each word of captions_in (N, T)."""
-            h0, u = self._start(self.code(features))
-            out, _, _ = self._run(self.drop(self.embed(captions_in)), h0, torch.zeros_like(h0), u)
+            h, c, u = self._start(features)
+            out, _, _ = self._run(self.drop(self.embed(captions_in)), h, c, u)
             return self.out(self.drop(out))
 
         def loss(self, features: "torch.Tensor", captions: "torch.Tensor") -> "torch.Tensor":
@@ -292,8 +322,8 @@ def _make_torch_classes():
 
         @torch.no_grad()
         def init_state(self, features: "torch.Tensor") -> tuple:
-            h0, u = self._start(self.code(features))
-            return (h0, torch.zeros_like(h0)) + ((u,) if u is not None else ())
+            h, c, u = self._start(features)
+            return (h, c) + ((u,) if u is not None else ())
 
         @torch.no_grad()
         def step(self, words: "torch.Tensor", state: tuple) -> tuple:
@@ -568,7 +598,10 @@ def beam_search(model: Any, features: Any, width: int = 3, max_length: int = 32,
 
     A hypothesis' score is the **sum** of the log-probabilities of its words (``<END>`` included). At
     every step each live hypothesis is extended by every word; the ``width`` best candidates are kept;
-    those that end in ``<END>`` are finished and leave the beam. The search stops when the beam is empty,
+    those that end in ``<END>`` are finished and leave the beam. **A finished caption uses up its slot**:
+    the beam is not refilled from lower-ranked candidates, so after ``f`` captions have finished at a
+    step only ``width - f`` hypotheses stay live (the lab's beam search does the same; refilling to
+    ``width`` live hypotheses is the other common convention). The search stops when the beam is empty,
     after ``max_length`` words, or when the best finished score is at least the best live one (a sum of
     log-probabilities only decreases, so no live hypothesis can overtake it; only with ``alpha == 0``).
     Hypotheses still live after ``max_length`` words compete as they are. The winner maximises

@@ -181,12 +181,18 @@ def test_sampling_temperature():
         sample_decode(m, f, 6, temperature=0)
 
 
-@pytest.mark.parametrize("cell,conditioning", [("lstm", "h0"), ("rnn", "per_step"), ("lstm", "both")])
-def test_torch_model_matches_teacher_forcing_and_steps(cell, conditioning):
+@pytest.mark.parametrize("cell,conditioning,shape", [("lstm", "h0", (8, 4, 4)), ("rnn", "per_step", (8, 4, 4)),
+                                                     ("lstm", "both", (8, 4, 4)), ("lstm", "first", (8, 4, 4)),
+                                                     ("rnn", "first", (7,)), ("lstm", "h0", (7,)),
+                                                     ("lstm", "none", (7,))])
+def test_torch_model_matches_teacher_forcing_and_steps(cell, conditioning, shape):
     torch.manual_seed(0)
-    m = cap.CaptionModel(11, (8, 4, 4), wordvec_dim=6, hidden_dim=10, cell=cell, conditioning=conditioning,
-                         grid_channels=3, dropout=0.0).eval()
-    X = torch.randn(3, 8, 4, 4)
+    m = cap.CaptionModel(11, shape, wordvec_dim=6, hidden_dim=10, cell=cell, conditioning=conditioning,
+                         grid_channels=3, dropout=0.0)
+    X = torch.randn(3, *shape)
+    m.train()
+    m(X, torch.ones(3, 2, dtype=torch.long))                      # fills the standardiser's running statistics
+    m.eval()
     caps = torch.randint(3, 11, (3, 6))
     caps[:, 0] = 1
     caps[2, 4:] = 0
@@ -198,8 +204,35 @@ def test_torch_model_matches_teacher_forcing_and_steps(cell, conditioning):
     loss = m.loss(X, caps)
     manual = -torch.log_softmax(scores, 2).gather(2, caps[:, 1:, None])[..., 0][caps[:, 1:] != 0].sum() / 3
     assert torch.allclose(loss, manual, atol=1e-5)
-    with pytest.raises(ValueError):
-        m(torch.randn(3, 8, 2, 2), caps)
+    if conditioning != "none":
+        with pytest.raises(ValueError):
+            m(torch.randn(3, 8, 2, 2), caps)
+
+
+def test_torch_model_image_paths():
+    """Each conditioning reads the image where it says it does; the blind model never reads it."""
+    torch.manual_seed(0)
+    X, caps = torch.randn(4, 7) * 5 + 6, torch.tensor([[1, 3, 4, 2]] * 4)
+    for conditioning in ("h0", "first", "per_step", "both", "none"):
+        m = cap.CaptionModel(6, (7,), wordvec_dim=4, hidden_dim=5, conditioning=conditioning, dropout=0.0)
+        m.train()
+        m(X, caps[:, :-1])
+        m.eval()
+        other = m(X.flip(0), caps[:, :-1])
+        same = torch.allclose(m(X, caps[:, :-1]), other)
+        assert same == (conditioning == "none"), conditioning
+        names = {n.split(".")[0] for n, _ in m.named_parameters()}
+        assert ("proj" in names) == (conditioning in ("h0", "both"))
+        assert ("step_proj" in names) == (conditioning in ("per_step", "both"))
+        assert ("first_proj" in names) == (conditioning == "first")
+    # a raw code (mean about 6) is standardised before it reaches the recurrent cell
+    m = cap.CaptionModel(6, (7,), conditioning="h0", dropout=0.0).train()
+    m(X, caps[:, :-1])
+    v = m.code(X)
+    assert torch.allclose(v.mean(0), torch.zeros(7), atol=1e-5) and torch.allclose(v.std(0, unbiased=False),
+                                                                                  torch.ones(7), atol=1e-3)
+    with pytest.raises(ValueError, match="conditioning"):
+        cap.CaptionModel(6, (7,), conditioning="every_step")
 
 
 def test_attention_model_shapes_steps_and_training():
