@@ -11,7 +11,7 @@ Nothing is executed: the pages show the outputs committed in ``lectures/`` and `
 2. make the outputs static-site friendly: plotly figures (``application/vnd.plotly.v1+json``) become
    HTML drawn by the local plotly.js; widgets already show the figure saved for their first setting;
 3. ship what the pages load so that the site works offline: MathJax 3 from the npm package ``mathjax``
-   (``site/package.json``; ``npm ci --prefix site`` once, ``make site`` does it) and plotly.js from the
+   (``site/package.json``; fetched once by ``npm ci --prefix site``, which this script runs when it is missing) and plotly.js from the
    ``plotly`` Python package (the same version that drew the figures);
 4. ``jupyter-book build`` into ``_build/html/`` (warnings are errors).
 """
@@ -147,8 +147,12 @@ def vendor(stage: Path) -> None:
     """Copy MathJax (npm) and plotly.js (the plotly package) into the staged book's static folder."""
     import plotly
     mathjax = SITE / "node_modules" / "mathjax" / "es5"
+    if not (mathjax / "tex-mml-chtml.js").is_file() and shutil.which("npm"):
+        # the version in site/package-lock.json, checksum verified by npm; offline once fetched
+        subprocess.run(["npm", "ci", "--prefix", str(SITE), "--no-audit", "--no-fund"], check=False,
+                       capture_output=True, timeout=600)
     if not (mathjax / "tex-mml-chtml.js").is_file():
-        raise SiteError(f"{mathjax} is missing: run `npm ci --prefix site` (make site does) to fetch MathJax")
+        raise SiteError(f"{mathjax} is missing: install Node.js's npm and run `npm ci --prefix site` to fetch MathJax")
     shutil.copytree(mathjax, stage / "_vendor" / "mathjax")
     plotly_js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
     (stage / "_vendor" / "plotly").mkdir(parents=True)
