@@ -182,6 +182,26 @@ def test_students_sharing_one_uid_rely_on_mounts(hub):
     assert not report.refused and len(report.copied) == 2
 
 
+@needs_root
+def test_folders_made_from_a_roster_cannot_be_squatted(hub):
+    base, exchange, _ = hub
+    ex.init_exchange(exchange, students=["alice", "carol"], uid_of=UIDS.get)
+    os.chown(exchange / "inbound", -1, STAFF_GID)          # init without --group reset it; keep the staff group
+    st = (exchange / "inbound" / "carol").stat()
+    assert st.st_uid == CAROL and stat.S_IMODE(st.st_mode) == 0o700
+    # bob cannot take carol's name any more, and carol's drop goes into her folder
+    assert try_as(BOB, f"os.mkdir({str(exchange / 'inbound' / 'carol')!r})") == "FileExistsError"
+    assert try_as(BOB, f"open({str(exchange / 'inbound' / 'carol' / '03_rnn_basics_lab.ipynb')!r}, 'w')") \
+        == "PermissionError"
+    out = drop("carol", base, exchange)
+    assert "Handed in" in out.stdout, out
+    # one uid for all (mounted folders): every folder belongs to it
+    ex.init_exchange(base / "shared", students=["alice", "bob"], owner_uid=ALICE)
+    assert {(base / "shared" / "inbound" / n).stat().st_uid for n in ("alice", "bob")} == {ALICE}
+    with pytest.raises(ex.ExchangeError, match="no account"):
+        ex.init_exchange(base / "x", students=["zed"], uid_of=UIDS.get)
+
+
 def test_an_unsafe_inbound_is_refused(tmp_path):
     inbound = tmp_path / "x" / "inbound"
     inbound.mkdir(parents=True)

@@ -19,9 +19,13 @@ or removing what is not theirs. A student who creates a folder under someone els
 :func:`collect` takes a folder only when it belongs to the account of that name (``--owner-pattern``,
 e.g. ``jupyter-{name}`` on The Littlest JupyterHub), and refuses hard links and symbolic links.
 
+``course exchange init DIR --students roster.txt`` (as root) makes every student's folder beforehand,
+owned by that student's account, so that no name can be taken first.
+
 Where every student runs as the same uid (Zero to JupyterHub's default, uid 1000), permissions cannot
 keep them apart: there the hub mounts each student's own ``inbound/<name>`` folder and nothing else
-(see the README's hub guide) and the instructor collects with ``check_owner=False``.
+(``docs/hub.md``), the folders are made with ``--students roster.txt --owner-uid 1000``, and the
+instructor collects with ``check_owner=False`` (``--no-owner-check``).
 
 The student side is switched on by the environment variable ``COURSE_EXCHANGE_DIR`` (the course's
 exchange folder); ``submit()`` then calls :func:`drop_if_configured`. The folder name is
@@ -99,11 +103,15 @@ def _open_dir(path: str | Path, dir_fd: int | None = None, listing: bool = False
         raise ExchangeError(f"{path} cannot be opened: {exc.strerror}") from None
 
 
-def init_exchange(root: str | Path, group: str | None = None) -> Path:
+def init_exchange(root: str | Path, group: str | None = None, students: list[str] | None = None,
+                  owner_uid: int | None = None, uid_of: Callable[[str], int | None] | None = None) -> Path:
     """Create (or repair) the exchange at ``root``; return its inbound folder.
 
     ``group``: the staff group that may read the drops (students must not be in it). Without it only
     root reads them (the files are 0600). Run it as the instructor who owns ``root``.
+    ``students``: make each student's folder now (needs root), owned by the account of that name
+    (``uid_of``, default the system's accounts) or by ``owner_uid`` for all (a hub where every student
+    runs as one uid and sees only their own folder, mounted). Nobody can then take a name first.
     """
     root = Path(root)
     gid = -1
@@ -122,6 +130,18 @@ def init_exchange(root: str | Path, group: str | None = None) -> Path:
     if gid != -1:
         os.chown(inbound, -1, gid)
     os.chmod(inbound, 0o1733 | (stat.S_ISGID if gid != -1 else 0))
+    uid_of = uid_of or _default_uid_of
+    for name in students or []:
+        _check_name(name)
+        uid = owner_uid if owner_uid is not None else uid_of(name)
+        if uid is None:
+            raise ExchangeError(f"there is no account {name!r}; pass --owner-uid for a hub whose students share one uid")
+        folder = inbound / name
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            raise ExchangeError(f"{folder} is not a folder; remove it and run init again")
+        folder.mkdir(exist_ok=True)
+        os.chown(folder, uid, gid if gid != -1 else -1)
+        os.chmod(folder, 0o2750 if gid != -1 else 0o700)
     return inbound
 
 
@@ -329,6 +349,10 @@ def register(subparsers) -> None:  # noqa: ANN001 - argparse's private type
     i = sub.add_parser("init", help="create the exchange folder (instructor)")
     i.add_argument("dir", type=Path)
     i.add_argument("--group", default=None, help="staff group that may read the drops (students must not be in it)")
+    i.add_argument("--students", type=Path, default=None,
+                   help="a file of student names, one a line: make their folders now (as root)")
+    i.add_argument("--owner-uid", type=int, default=None,
+                   help="with --students: the uid that owns every folder (students share one uid, e.g. 1000)")
     s = sub.add_parser("submit", help="hand in a saved lab notebook (what submit() does when COURSE_EXCHANGE_DIR is set)")
     s.add_argument("notebook", type=Path)
     s.add_argument("--exchange", type=Path, default=None, help=f"exchange folder (default ${EXCHANGE_ENV})")
@@ -347,7 +371,11 @@ def _cmd_exchange(args) -> int:  # noqa: ANN001
     import sys
     try:
         if args.exchange_cmd == "init":
-            inbound = init_exchange(args.dir, args.group)
+            names = None
+            if args.students is not None:
+                names = [n.strip() for n in args.students.read_text().splitlines()
+                         if n.strip() and not n.lstrip().startswith("#")]
+            inbound = init_exchange(args.dir, args.group, names, args.owner_uid)
             print(f"exchange ready: students drop into {inbound}/<name>/; set {EXCHANGE_ENV}={args.dir} "
                   "in their servers' environment")
             return 0
