@@ -218,6 +218,15 @@ def test_an_unsafe_inbound_is_refused(tmp_path):
         ex.drop_submission(tmp_path / "03_rnn_basics_lab.ipynb", tmp_path / "x", name="alice", lab="notes")
 
 
+@needs_root
+def test_a_name_the_hub_did_not_mount_fails_loudly(hub):
+    """One uid for all, each student's folder mounted: inbound itself is not writable, another name fails."""
+    base, exchange, _ = hub
+    os.chmod(exchange / "inbound", 0o755)                 # what the container has around the mounted folder
+    out = drop("alice", base, exchange)
+    assert "NOT handed in" in out.stdout and "tell your instructor" in out.stdout
+
+
 def test_without_exchange_dir_submit_does_not_hand_in(monkeypatch, tmp_path):
     monkeypatch.delenv(ex.EXCHANGE_ENV, raising=False)
     assert ex.drop_if_configured(tmp_path / "03_rnn_basics_lab.ipynb", "03_rnn_basics") is None

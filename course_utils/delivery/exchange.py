@@ -181,6 +181,10 @@ def drop_submission(notebook: str | Path, exchange: str | Path, name: str | None
             os.mkdir(name, 0o750 if shared else 0o700, dir_fd=inbound)
         except FileExistsError:
             pass
+        except PermissionError:
+            raise ExchangeError(f"there is no folder {inbound_path / name} and you may not create it; on a hub that "
+                                "mounts each student's own folder, the one mounted has another name: tell your "
+                                "instructor") from None
         finally:
             os.umask(old)
         mine = _open_dir(name, dir_fd=inbound)
