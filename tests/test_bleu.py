@@ -73,3 +73,47 @@ def test_zero_matches_and_bad_input():
         corpus_bleu([["a b c"]], ["a b c"], 2)
     with pytest.raises(ValueError):
         corpus_bleu(refs, ["a".split()], 0)
+
+
+def _lab7_judged(question_id, fn, seed=11):
+    """(failed cases, messages) of ``fn`` on lab 7's hidden cases of one question, judged as the grader does."""
+    import copy
+
+    from course_utils.grader.labs import lab07_image_captioning as lab
+    question = next(q for q in lab.LAB.questions if q.id == question_id)
+    failed, messages = 0, []
+    for case in question.make_cases(np.random.default_rng(seed)):
+        kwargs = copy.deepcopy(case.kwargs)
+        out = fn(**kwargs)
+        got = (out, {k: kwargs[k] for k in case.returns_kwargs}) if case.returns_kwargs else out
+        ok, msg = question.compare(got, question.reference(case), case)
+        failed += not ok
+        messages += [] if ok else [msg]
+    return failed, messages
+
+
+def test_lab7_q7_catches_the_shortest_reference_length_with_a_hint():
+    """The brevity penalty from the shortest reference (not the closest) loses points on q7, with a hint
+    that names the mistake and no hidden value."""
+    def shortest(references, hypotheses, max_n=4):
+        c = sum(len(h) for h in hypotheses)
+        r = sum(min(len(ref) for ref in refs) for refs in references)
+        bp = 1.0 if c > r else np.exp(1 - r / c)
+        return bp * corpus_bleu(references, hypotheses, max_n) / brevity_penalty(references, hypotheses)
+
+    failed, messages = _lab7_judged("q7", shortest)
+    assert failed >= 3
+    assert all("shortest reference" in m for m in messages)
+    assert not any(ch.isdigit() for m in messages for ch in m.split("hint:")[1])
+    assert _lab7_judged("q7", lambda references, hypotheses, max_n=4: corpus_bleu(references, hypotheses, max_n))[0] == 0
+
+
+def test_lab7_in_place_changes_of_inputs_lose_points():
+    from course_utils.rnn import temporal_softmax_loss
+
+    def shifts_x(x, y, mask):
+        x -= x.max(axis=2, keepdims=True)
+        return temporal_softmax_loss(x, y, mask)
+
+    failed, messages = _lab7_judged("q3", shifts_x)
+    assert failed >= 4 and all("`x` changed in place" in m for m in messages)

@@ -13,11 +13,18 @@ The student writes NumPy functions that take and return plain arrays (no caches,
 The notebook gives ``rnn_step(x, prev_h, Wx, Wh, b)`` and ``decoder_step(words, h, params)``; the grader
 binds its own copies of them (and of the earlier answers a later question calls, see
 :attr:`~course_utils.grader.spec.Case.provide`), so one bug costs points once.
+
+No function may change its inputs in place (``x -= x.max(...)`` inside the softmax is the classic): every
+hidden case sends its array, dict and list arguments back after the call (``Case.returns_kwargs``) and
+:func:`_judge` compares them with the grader's own copy of what was sent. A wrong answer that matches a
+known nearly-right variant (``MISTAKES``, computed here from the case's inputs -- e.g. the brevity penalty
+from the *shortest* reference instead of the closest) gets a hint at the likely cause; hints never show
+inputs or expected values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -82,6 +89,80 @@ rnn_step = _load("rnn_step")
 
 def _provide(*names: str) -> tuple[tuple[str, str], ...]:
     return tuple((n, SOURCES[n]) for n in names)
+
+
+# ---------------------------------------------------------------- inputs left unchanged, hints for known mistakes
+
+_INPLACE_FIX = ("the function must leave its inputs unchanged (the caller still needs them): work on a copy "
+                "(e.g. x = x.copy()) or build new arrays (x - x.max(...), np.where(...)) instead of -=, *=, "
+                "slice assignment or list.append on an argument")
+
+
+def _returned(value: Any) -> bool:
+    """Whether an argument is one a function could change in place: an array, or a dict/list holding one."""
+    if isinstance(value, np.ndarray):
+        return True
+    if isinstance(value, dict):
+        return any(map(_returned, value.values()))
+    if isinstance(value, list):
+        return bool(value) and all(isinstance(v, (list, np.ndarray)) for v in value)
+    return False
+
+
+def _case(func: str, kwargs: dict[str, Any], **extra: Any) -> Case:
+    """A hidden case whose changeable arguments come back after the call, to be compared with what was sent."""
+    return Case(func, kwargs, returns_kwargs=tuple(k for k, v in kwargs.items() if _returned(v)), **extra)
+
+
+def _same(after: Any, sent: Any) -> bool:
+    """Whether an argument came back exactly as the grader sent it (structure, shapes and values bit for bit)."""
+    if isinstance(sent, np.ndarray):
+        if not isinstance(after, np.ndarray) or after.shape != sent.shape or after.dtype.kind not in "biuf":
+            return False
+        return bool(np.array_equal(after.astype(np.float64), sent.astype(np.float64), equal_nan=True))
+    if isinstance(sent, dict):
+        return isinstance(after, dict) and set(after) == set(sent) and all(_same(after[k], sent[k]) for k in sent)
+    if isinstance(sent, (list, tuple)):
+        return isinstance(after, (list, tuple)) and len(after) == len(sent) and all(map(_same, after, sent))
+    return type(after) is type(sent) and after == sent
+
+
+def _changed_inputs(got: Any, case: Case) -> list[str]:
+    """Arguments the student's function changed in place (empty when none, or when the case sends none back)."""
+    if not case.returns_kwargs:
+        return []
+    after = got[1] if isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], dict) else {}
+    return [name for name in case.returns_kwargs if not _same(after.get(name), case.kwargs[name])]
+
+
+def _judge(qid: str, base: Callable[[Any, Any, Case], tuple[bool, str]]):
+    """``Question.compare`` for lab 7: inputs unchanged, then the value, then a hint if a known mistake matches."""
+
+    def judge(got: Any, expected: Any, case: Case) -> tuple[bool, str]:
+        changed = _changed_inputs(got, case)
+        if changed:
+            names = ", ".join(f"`{n}`" for n in changed)
+            return False, f"{names} changed in place by the call; {_INPLACE_FIX}"
+        value = got[0] if case.returns_kwargs else got
+        ok, msg = base(value, expected, case)
+        if ok:
+            return ok, msg
+        hints = []
+        for variant, hint in MISTAKES.get(qid, ()):
+            try:
+                wrong = variant(case)
+                if base(wrong, expected, case)[0]:
+                    continue                       # on this case the mistake gives the right answer anyway
+                if base(value, wrong, case)[0]:
+                    hints.append(hint)             # two mistakes can give the same value on one case: name both
+            except Exception:  # a variant that cannot run on this case says nothing
+                continue
+        return False, f"{msg}; hint: {'; or: '.join(hints)}" if hints else msg
+    return judge
+
+
+def _tol(tol: float) -> Callable[[Any, Any, Case], tuple[bool, str]]:
+    return lambda got, expected, case: compare_close(got, expected, tol)
 
 
 # ---------------------------------------------------------------- references
@@ -165,7 +246,7 @@ def _q1_public(ns: Mapping[str, Any]) -> None:
 def _q1_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
     for N, T, V, D in [(1, 1, 3, 2), (2, 5, 4, 3), *[tuple(int(v) for v in rng.integers(1, 9, 4)) for _ in range(3)]]:
-        cases.append(Case("word_embedding_forward", {"x": rng.integers(0, V, size=(N, T)),
+        cases.append(_case("word_embedding_forward", {"x": rng.integers(0, V, size=(N, T)),
                                                      "W": rng.normal(size=(V, D))}, label=f"N={N}, T={T}, V={V}, D={D}"))
     return cases
 
@@ -191,7 +272,7 @@ def _q2_public(ns: Mapping[str, Any]) -> None:
 def _q2_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
     for N, T, V, D in [(1, 1, 2, 1), (3, 6, 3, 2), *[tuple(int(v) for v in rng.integers(2, 9, 4)) for _ in range(3)]]:
-        cases.append(Case("word_embedding_backward", {"dout": rng.normal(size=(N, T, D)),
+        cases.append(_case("word_embedding_backward", {"dout": rng.normal(size=(N, T, D)),
                                                       "x": rng.integers(0, V, size=(N, T)), "V": V},
                           label=f"N={N}, T={T}, V={V}, D={D} (repeated words)"))
     return cases
@@ -227,7 +308,10 @@ def _q3_public(ns: Mapping[str, Any]) -> None:
     x = rng.normal(size=(N, T, V))
     y = rng.integers(V, size=(N, T))
     mask = np.array([[1, 1, 1, 0], [1, 1, 0, 0], [1, 1, 1, 1]], dtype=bool)
+    sent = x.copy()
     loss, dx = f(x, y, mask)
+    if not np.array_equal(x, sent):
+        raise CheckFailed(f"temporal_softmax_loss changed `x` in place; {_INPLACE_FIX}")
     ref_loss, ref_dx = rnn.temporal_softmax_loss(x, y, mask)
     expect_close("loss", loss, ref_loss, tol=1e-8)
     expect_close("dx", dx, ref_dx, tol=1e-8)
@@ -236,7 +320,7 @@ def _q3_public(ns: Mapping[str, Any]) -> None:
 def _q3_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
     for N, T, V, p in [(1, 1, 2, 1.0), (4, 6, 7, 0.6), (5, 8, 10, 0.3), (3, 5, 4, 1.0), (2, 7, 9, 0.0)]:
-        cases.append(Case("temporal_softmax_loss", {"x": rng.normal(0, 2, size=(N, T, V)),
+        cases.append(_case("temporal_softmax_loss", {"x": rng.normal(0, 2, size=(N, T, V)),
                                                     "y": rng.integers(V, size=(N, T)),
                                                     "mask": rng.random((N, T)) < p},
                           label=f"N={N}, T={T}, V={V}, {int(p * 100)}% of the steps kept"))
@@ -276,7 +360,7 @@ def _q4_public(ns: Mapping[str, Any]) -> None:
 def _q4_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
     for N, T, D, W, H, V in [(1, 3, 2, 2, 3, 4), (4, 8, 6, 5, 7, 10), (6, 12, 10, 4, 8, 12), (2, 5, 3, 3, 4, 6)]:
-        cases.append(Case("captioning_loss", _loss_inputs(rng, N, T, D, W, H, V),
+        cases.append(_case("captioning_loss", _loss_inputs(rng, N, T, D, W, H, V),
                           label=f"N={N}, T={T}, V={V} {EARLIER_NOTE.format(earlier='word_embedding_forward and temporal_softmax_loss')}",
                           provide=_provide("rnn_step", "word_embedding_forward", "temporal_softmax_loss")))
     return cases
@@ -313,7 +397,7 @@ def _q5_public(ns: Mapping[str, Any]) -> None:
 def _q5_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
     for N, V, W, H, L in [(1, 4, 2, 3, 1), (6, 7, 4, 6, 8), (10, 9, 5, 8, 12), (8, 6, 3, 5, 10)]:
-        cases.append(Case("greedy_decode", {"h0": rng.normal(size=(N, H)), "params": _decoder(rng, V, W, H),
+        cases.append(_case("greedy_decode", {"h0": rng.normal(size=(N, H)), "params": _decoder(rng, V, W, H),
                                             "max_length": L, "start": 1, "end": 2, "null": 0},
                           label=f"N={N}, V={V}, max_length={L}", provide=_provide("decoder_step")))
     return cases
@@ -360,7 +444,7 @@ def _q6_cases(rng: np.random.Generator) -> list[Case]:
     for k, (V, W, H, width, L) in enumerate(shapes):
         scale = 1.5 if k % 2 else 2.5                # flatter and peakier next-word distributions
         end_bias = (0.0, -1.0, -2.0)[k % 3]           # <END> early or late
-        cases.append(Case("beam_search", {"h0": rng.normal(size=H), "params": _decoder(rng, V, W, H, scale, end_bias),
+        cases.append(_case("beam_search", {"h0": rng.normal(size=H), "params": _decoder(rng, V, W, H, scale, end_bias),
                                           "width": width, "max_length": L, "start": 1, "end": 2},
                           label=f"V={V}, width={width}, max_length={L}", provide=_provide("decoder_step")))
     return cases
@@ -397,18 +481,81 @@ def _corpus(rng: np.random.Generator, n: int, vocab: int) -> tuple[list, list]:
     return refs, hyps
 
 
+def _corpus_lengths(rng: np.random.Generator, n: int, vocab: int) -> tuple[list, list]:
+    """Sentences whose references differ in length: the shortest, the closest (ties included) and the
+    longest reference length all give different brevity penalties."""
+    words = [f"w{i}" for i in range(vocab)]
+    refs, hyps = [], []
+    for i in range(n):
+        h = int(rng.integers(6, 11))                                    # hypothesis length
+        base = [str(w) for w in rng.choice(words, size=h + 6)]
+        lengths = [h - 4, h + 1, h - 1, h + 6] if i % 2 else [h - 4, h + 2, h + 6]   # odd: a tie at distance 1
+        refs.append([[w if rng.random() > 0.2 else str(rng.choice(words)) for w in base[:L]] for L in lengths])
+        hyps.append([w if rng.random() > 0.15 else str(rng.choice(words)) for w in base[:h]])
+    return refs, hyps
+
+
+def _bleu_variant(ref_length: str = "closest", penalty: str = "exp(1 - r/c)", clip: bool = True,
+                  pooled: bool = True):
+    """A nearly-right corpus BLEU: ``ref_length`` in closest / shortest / longest / closest, ties to the longer;
+    ``penalty`` the brevity penalty's formula; ``clip`` the n-gram clipping; ``pooled`` (False: the mean of
+    sentence-level BLEU)."""
+    from collections import Counter
+
+    def ref_len(refs: list, h: int) -> int:
+        lens = [len(r) for r in refs]
+        return {"closest": min(lens, key=lambda L: (abs(L - h), L)),
+                "closest, ties to the longer": min(lens, key=lambda L: (abs(L - h), -L)),
+                "shortest": min(lens), "longest": max(lens)}[ref_length]
+
+    def score(references: list, hypotheses: list, max_n: int) -> float:
+        log_sum = 0.0
+        for n in range(1, max_n + 1):
+            matches = total = 0
+            for refs, hyp in zip(references, hypotheses):
+                counts = bleu.ngrams(hyp, n)
+                best: Counter = Counter()
+                for ref in refs:
+                    best |= bleu.ngrams(ref, n)
+                matches += sum(min(c, best[g]) if clip else (c if best[g] else 0) for g, c in counts.items())
+                total += sum(counts.values())
+            if matches == 0 or total == 0:
+                return 0.0
+            log_sum += np.log(matches / total) / max_n
+        c = sum(len(h) for h in hypotheses)
+        r = sum(ref_len(refs, len(h)) for refs, h in zip(references, hypotheses))
+        if penalty == "none":
+            bp = 1.0
+        elif penalty == "exp(1 - c/r)":
+            bp = 1.0 if c > r else float(np.exp(1 - c / r))
+        else:
+            bp = 1.0 if c > r else float(np.exp(1 - r / c))
+        return float(bp * np.exp(log_sum))
+
+    def variant(case: Case) -> float:
+        k = case.kwargs
+        if pooled:
+            return score(k["references"], k["hypotheses"], k["max_n"])
+        return float(np.mean([score([r], [h], k["max_n"]) for r, h in zip(k["references"], k["hypotheses"])]))
+    return variant
+
+
 def _q7_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
     for n, vocab, max_n in [(1, 5, 1), (20, 6, 2), (30, 8, 4), (40, 10, 4), (15, 6, 3)]:
         refs, hyps = _corpus(rng, n, vocab)
-        cases.append(Case("corpus_bleu", {"references": refs, "hypotheses": hyps, "max_n": max_n},
+        cases.append(_case("corpus_bleu", {"references": refs, "hypotheses": hyps, "max_n": max_n},
                           label=f"{n} hypotheses, BLEU-{max_n}"))
     short_refs = [["a b c d e".split()], ["f g h i".split()]]
-    cases.append(Case("corpus_bleu", {"references": short_refs, "hypotheses": ["a b c".split(), "f g h i".split()],
+    cases.append(_case("corpus_bleu", {"references": short_refs, "hypotheses": ["a b c".split(), "f g h i".split()],
                                       "max_n": 4}, label="hypotheses shorter than the references"))
-    cases.append(Case("corpus_bleu", {"references": [["a b c".split()], ["d e".split()]],
+    cases.append(_case("corpus_bleu", {"references": [["a b c".split()], ["d e".split()]],
                                       "hypotheses": ["a b".split(), ["d"]], "max_n": 3},
                       label="every hypothesis shorter than n words"))
+    for n, vocab, max_n in [(12, 8, 4), (25, 10, 2), (18, 6, 4)]:
+        refs, hyps = _corpus_lengths(rng, n, vocab)
+        cases.append(_case("corpus_bleu", {"references": refs, "hypotheses": hyps, "max_n": max_n},
+                           label=f"{n} hypotheses with references of different lengths, BLEU-{max_n}"))
     return cases
 
 
@@ -417,23 +564,131 @@ def _q7_reference(case: Case) -> float:
     return bleu.corpus_bleu(k["references"], k["hypotheses"], k["max_n"])
 
 
+# ---------------------------------------------------------------- known mistakes: what they return, and the hint
+
+def _embed_backward_variant(kind: str):
+    def variant(case: Case) -> np.ndarray:
+        k = case.kwargs
+        dout, x, V = np.asarray(k["dout"], dtype=float), np.asarray(k["x"]), int(k["V"])
+        dW = np.zeros((V, dout.shape[2]))
+        if kind == "assign":
+            dW[x] += dout                      # buffered: a repeated word keeps one of its gradients
+            return dW
+        counts = np.bincount(x.ravel(), minlength=V)
+        np.add.at(dW, x, dout)
+        return dW / np.maximum(counts, 1)[:, None]
+    return variant
+
+
+def _softmax_loss_variant(divide: str = "N", mask_loss: bool = True, mask_dx: bool = True):
+    def variant(case: Case) -> tuple[float, np.ndarray]:
+        k = case.kwargs
+        x, y, mask = np.asarray(k["x"], dtype=float), np.asarray(k["y"]), np.asarray(k["mask"], dtype=bool)
+        N, T, V = x.shape
+        flat = x.reshape(N * T, V)
+        shifted = flat - flat.max(axis=1, keepdims=True)
+        logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        yf, mf = y.reshape(N * T), mask.reshape(N * T).astype(float)
+        d = {"N": N, "N*T": N * T, "counted": max(mf.sum(), 1.0)}[divide]
+        loss = -np.sum((mf if mask_loss else 1.0) * logp[np.arange(N * T), yf]) / d
+        dx = np.exp(logp)
+        dx[np.arange(N * T), yf] -= 1
+        dx *= (mf[:, None] if mask_dx else 1.0) / d
+        return float(loss), dx.reshape(N, T, V)
+    return variant
+
+
+def _captioning_loss_variant(kind: str):
+    def variant(case: Case) -> float:
+        k = dict(case.kwargs)
+        if kind == "no image":
+            k["b_proj"] = np.zeros_like(k["b_proj"])
+            k["features"] = np.zeros_like(k["features"])
+            return _captioning_loss(**k)
+        captions = k.pop("captions")
+        h = k["features"] @ k["W_proj"] + k["b_proj"]
+        x = k["W_embed"][captions[:, :-1]]
+        hs = np.zeros((x.shape[0], x.shape[1], h.shape[1]))
+        for t in range(x.shape[1]):
+            h = rnn_step(x[:, t], h, k["Wx"], k["Wh"], k["b"])
+            hs[:, t] = h
+        scores = hs @ k["W_vocab"] + k["b_vocab"]
+        return rnn.temporal_softmax_loss(scores, captions[:, 1:], np.ones(captions[:, 1:].shape, dtype=bool))[0]
+    return variant
+
+
+#: Per question: (what a known mistake returns for a case, the hint shown when the answer matches it).
+MISTAKES: dict[str, tuple[tuple[Any, str], ...]] = {
+    "q2": (
+        (_embed_backward_variant("assign"),
+         "your dW matches dW[x] += dout, which keeps only one gradient of a word used more than once in the "
+         "batch (buffered fancy-index assignment); np.add.at(dW, x, dout) adds every one"),
+        (_embed_backward_variant("mean"),
+         "your dW matches the average of each word's gradients; the gradient of a word used k times is the sum "
+         "of its k gradients"),
+    ),
+    "q3": (
+        (_softmax_loss_variant(divide="N*T"),
+         "your output matches dividing by N*T (the mean over every step); sum over time steps and divide by N"),
+        (_softmax_loss_variant(divide="counted"),
+         "your output matches dividing by the number of counted steps; sum over time steps and divide by N"),
+        (_softmax_loss_variant(mask_loss=False, mask_dx=False),
+         "your output matches a loss that ignores the mask: the <NULL> positions (mask False) must add nothing "
+         "to the loss and get zero gradient"),
+        (_softmax_loss_variant(mask_dx=False),
+         "your loss is masked but dx is not: the gradient at a masked position must be zero"),
+    ),
+    "q4": (
+        (_captioning_loss_variant("no image"),
+         "your loss matches a model whose initial state ignores the image; h0 = features @ W_proj + b_proj"),
+        (_captioning_loss_variant("unmasked"),
+         "your loss matches one that counts the <NULL> padding; mask out the positions whose target is <NULL> "
+         "(captions_out != 0)"),
+    ),
+    "q7": (
+        (_bleu_variant(ref_length="shortest"),
+         "your BLEU matches a brevity penalty computed from the shortest reference of each sentence; r adds up, "
+         "for each sentence, the reference length closest to its hypothesis length"),
+        (_bleu_variant(ref_length="longest"),
+         "your BLEU matches a brevity penalty computed from the longest reference of each sentence; r adds up, "
+         "for each sentence, the reference length closest to its hypothesis length"),
+        (_bleu_variant(ref_length="closest, ties to the longer"),
+         "your BLEU matches the closest reference length with ties broken towards the longer reference; "
+         "on a tie take the shorter one"),
+        (_bleu_variant(penalty="exp(1 - c/r)"),
+         "your BLEU matches a brevity penalty exp(1 - c/r); it is exp(1 - r/c) (r: reference length, c: "
+         "hypothesis length)"),
+        (_bleu_variant(penalty="none"),
+         "your BLEU matches one without the brevity penalty; multiply by BP when the hypotheses are shorter "
+         "in total than the references"),
+        (_bleu_variant(clip=False),
+         "your BLEU matches unclipped n-gram counts; an n-gram counts at most as often as it occurs in one "
+         "reference"),
+        (_bleu_variant(pooled=False),
+         "your BLEU matches the mean of sentence-level scores; corpus BLEU pools the n-gram counts and lengths "
+         "over all sentences first"),
+    ),
+}
+
+
 LAB = LabSpec(
     lab_id=LAB_ID,
     title="Image captioning",
     questions=(
         Question("q1", "word_embedding_forward: look up word vectors", 1, ("word_embedding_forward",),
-                 _q1_public, _q1_cases, _q1_reference, tol=1e-8),
+                 _q1_public, _q1_cases, _q1_reference, compare=_judge("q1", _tol(1e-8))),
         Question("q2", "word_embedding_backward: gradient of the embedding matrix", 2, ("word_embedding_backward",),
-                 _q2_public, _q2_cases, _q2_reference, tol=1e-8),
+                 _q2_public, _q2_cases, _q2_reference, compare=_judge("q2", _tol(1e-8))),
         Question("q3", "temporal_softmax_loss: softmax loss over time with a <NULL> mask", 2, ("temporal_softmax_loss",),
-                 _q3_public, _q3_cases, _q3_reference, compare=named_compare(("loss", "dx"), 1e-7)),
+                 _q3_public, _q3_cases, _q3_reference,
+                 compare=_judge("q3", named_compare(("loss", "dx"), 1e-7))),
         Question("q4", "captioning_loss: the captioning model's teacher-forced loss", 2, ("captioning_loss",),
-                 _q4_public, _q4_cases, _q4_reference, tol=1e-7),
+                 _q4_public, _q4_cases, _q4_reference, compare=_judge("q4", _tol(1e-7))),
         Question("q5", "greedy_decode: the most probable word until <END>", 2, ("greedy_decode",),
-                 _q5_public, _q5_cases, _q5_reference, tol=0.0),
+                 _q5_public, _q5_cases, _q5_reference, compare=_judge("q5", _tol(0.0))),
         Question("q6", "beam_search: the best caption a beam of width k finds", 3, ("beam_search",),
-                 _q6_public, _q6_cases, _q6_reference, compare=_beam_compare),
+                 _q6_public, _q6_cases, _q6_reference, compare=_judge("q6", _beam_compare)),
         Question("q7", "corpus_bleu: BLEU-1..4 of a corpus", 2, ("corpus_bleu",),
-                 _q7_public, _q7_cases, _q7_reference, tol=1e-8),
+                 _q7_public, _q7_cases, _q7_reference, compare=_judge("q7", _tol(1e-8))),
     ),
 )
