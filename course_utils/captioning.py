@@ -16,7 +16,8 @@ The image code ``v`` (N, D) enters in one of these ways:
   overfit). In the row convention that is ``x_t Wx + h_{t-1} Wh + v W_img + b =
   [x_t, v] [Wx; W_img] + h_{t-1} Wh + b``, so it is an RNN (or LSTM) run on the inputs ``[x_t, v]``:
   the layers of :mod:`course_utils.rnn` and :mod:`course_utils.lstm` are reused unchanged;
-* (PyTorch only) ``"first"``: Show and Tell's own choice, the image projected to a word-sized vector
+* (PyTorch only) ``"state"``: ``h_0`` and, for an LSTM, the cell ``c_0`` from the image; ``"first"``:
+  Show and Tell's own choice, the image projected to a word-sized vector
   and fed as the network's **first input**, before ``<START>``; and ``"none"``: no image, a language
   model of captions (the blind baseline every captioner should beat on facts).
 
@@ -54,7 +55,7 @@ __all__ = [
 NULL, START, END = 0, 1, 2
 CELLS = ("rnn", "lstm")
 CONDITIONINGS = ("h0", "per_step", "both")
-TORCH_CONDITIONINGS = CONDITIONINGS + ("first", "none")
+TORCH_CONDITIONINGS = CONDITIONINGS + ("state", "first", "none")
 
 
 # ---------------------------------------------------------------- NumPy layers
@@ -240,6 +241,9 @@ def _make_torch_classes():
           * ``"h0"``: ``h_0 = v W_proj + b_proj`` (cs231n's captioning RNN). The first step then computes
             ``x_1 W_x + h_0 W_h = x_1 W_x + v (W_proj W_h) + ...``: the slides' image term ``W_ih v``
             added at the first step only, with ``W_ih`` factored as ``W_proj W_h``;
+          * ``"state"``: the image sets the whole initial state: ``h_0`` as ``"h0"`` and, for an LSTM, the
+            cell ``c_0 = v W_cell + b_cell`` as well (the cell is the LSTM's long-term memory: what it must
+            keep about the image until the words that need it);
           * ``"first"``: Show and Tell (Vinyals et al. 2015): ``v W_first`` (a word-sized vector) is the
             network's first input, from a zero state, before ``<START>``; its output is not scored;
           * ``"per_step"``: ``v W_step`` (size H) is concatenated to every word vector, so the image term
@@ -271,7 +275,8 @@ def _make_torch_classes():
             else:
                 raise ValueError(f"feature_shape must be (D,) or (C, h, w), got {feature_shape}")
             self.drop = nn.Dropout(dropout)
-            self.proj = nn.Linear(D, hidden_dim) if conditioning in ("h0", "both") else None
+            self.proj = nn.Linear(D, hidden_dim) if conditioning in ("h0", "both", "state") else None
+            self.cell_proj = nn.Linear(D, hidden_dim) if conditioning == "state" and cell == "lstm" else None
             self.step_proj = nn.Linear(D, hidden_dim) if conditioning in ("per_step", "both") else None
             self.first_proj = nn.Linear(D, wordvec_dim) if conditioning == "first" else None
             self.embed = nn.Embedding(vocab_size, wordvec_dim)
@@ -298,8 +303,9 @@ def _make_torch_classes():
                 _, h, c = self._run(self.first_proj(v)[:, None, :], zeros, zeros, None)
                 return h, c, None
             h0 = self.proj(v) if self.proj is not None else zeros
+            c0 = self.cell_proj(v) if self.cell_proj is not None else zeros
             u = self.step_proj(v) if self.step_proj is not None else None
-            return h0, zeros, u
+            return h0, c0, u
 
         def _run(self, x: "torch.Tensor", h: "torch.Tensor", c: "torch.Tensor", u: "torch.Tensor | None"):
             if u is not None:

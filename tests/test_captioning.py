@@ -184,7 +184,8 @@ def test_sampling_temperature():
 @pytest.mark.parametrize("cell,conditioning,shape", [("lstm", "h0", (8, 4, 4)), ("rnn", "per_step", (8, 4, 4)),
                                                      ("lstm", "both", (8, 4, 4)), ("lstm", "first", (8, 4, 4)),
                                                      ("rnn", "first", (7,)), ("lstm", "h0", (7,)),
-                                                     ("lstm", "none", (7,))])
+                                                     ("lstm", "none", (7,)), ("lstm", "state", (7,)),
+                                                     ("rnn", "state", (8, 4, 4))])
 def test_torch_model_matches_teacher_forcing_and_steps(cell, conditioning, shape):
     torch.manual_seed(0)
     m = cap.CaptionModel(11, shape, wordvec_dim=6, hidden_dim=10, cell=cell, conditioning=conditioning,
@@ -213,7 +214,7 @@ def test_torch_model_image_paths():
     """Each conditioning reads the image where it says it does; the blind model never reads it."""
     torch.manual_seed(0)
     X, caps = torch.randn(4, 7) * 5 + 6, torch.tensor([[1, 3, 4, 2]] * 4)
-    for conditioning in ("h0", "first", "per_step", "both", "none"):
+    for conditioning in ("h0", "state", "first", "per_step", "both", "none"):
         m = cap.CaptionModel(6, (7,), wordvec_dim=4, hidden_dim=5, conditioning=conditioning, dropout=0.0)
         m.train()
         m(X, caps[:, :-1])
@@ -222,7 +223,8 @@ def test_torch_model_image_paths():
         same = torch.allclose(m(X, caps[:, :-1]), other)
         assert same == (conditioning == "none"), conditioning
         names = {n.split(".")[0] for n, _ in m.named_parameters()}
-        assert ("proj" in names) == (conditioning in ("h0", "both"))
+        assert ("proj" in names) == (conditioning in ("h0", "both", "state"))
+        assert ("cell_proj" in names) == (conditioning == "state")
         assert ("step_proj" in names) == (conditioning in ("per_step", "both"))
         assert ("first_proj" in names) == (conditioning == "first")
     # a raw code (mean about 6) is standardised before it reaches the recurrent cell
