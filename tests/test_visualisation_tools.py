@@ -198,3 +198,149 @@ def test_lab1_reference_sources_match_the_course_references():
     exec(lab._provide_gram()[0][1], ns)
     for case in lab.LAB.question("q6").make_cases(rng):
         np.testing.assert_allclose(ns["gram_matrix"](**case.kwargs), lab.LAB.question("q6").reference(case), rtol=1e-12)
+
+
+def test_lab1_judge_catches_inputs_changed_in_place_and_hints_at_known_mistakes():
+    """Every hidden case sends its arrays back; a changed one fails even when the value is right. A wrong value
+    that equals a known mistake's gets that mistake's hint, and no hint names a hidden value."""
+    from course_utils.grader.labs import lab01_cnn_visualisation as lab
+    rng = np.random.default_rng(1)
+    for q in lab.LAB.questions:
+        cases = q.make_cases(rng)
+        assert all(case.returns_kwargs for case in cases)
+        case = cases[-1]
+        expected = q.reference(case)
+        sent_back = {k: case.kwargs[k] for k in case.returns_kwargs}
+        assert q.judge((expected, sent_back), expected, case)[0]
+        name = case.returns_kwargs[0]
+        changed = dict(sent_back)
+        changed[name] = [a + 1.0 for a in sent_back[name]] if isinstance(sent_back[name], list) else sent_back[name] + 1.0
+        ok, msg = q.judge((expected, changed), expected, case)
+        assert not ok and f"`{name}` changed in place" in msg
+        for variant, hint in lab.MISTAKES.get(q.id, ()):
+            messages = []
+            for case in cases:
+                ok, msg = q.judge((variant(case), {k: case.kwargs[k] for k in case.returns_kwargs}), q.reference(case), case)
+                if not ok:
+                    messages.append(msg)
+            assert messages, f"{q.id}: the mistake {hint!r} never shows on the hidden cases"
+            assert all("hint: " in m for m in messages)                  # this hint, or one whose output is the same
+            assert any(m.endswith("hint: " + hint) for m in messages)
+    q1 = lab.LAB.question("q1")
+    case = next(c for c in q1.make_cases(rng) if c.kwargs["rule"] == "backprop")
+    ok, msg = q1.judge(((case.kwargs["f"] >= 0) * case.kwargs["R"], {"f": case.kwargs["f"], "R": case.kwargs["R"]}),
+                       q1.reference(case), case)
+    assert not ok and "f == 0" in msg
+
+
+def test_lab1_public_checks_catch_an_input_changed_in_place():
+    from course_utils.grader.labs import lab01_cnn_visualisation as lab
+    from course_utils.grader.spec import CheckFailed
+    ns: dict = {}
+    exec(lab.REFERENCE_SOURCES["input_gradient"], ns)
+
+    def class_visualization_step(img, W1, b1, W2, b2, c, lr, l2):
+        g = ns["input_gradient"](img, W1, b1, W2, b2, c) - 2 * l2 * img
+        img += lr * g / np.linalg.norm(g)
+        return img
+    with pytest.raises(CheckFailed, match="`img` in place"):
+        lab.LAB.question("q5").public_check({**ns, "class_visualization_step": class_visualization_step})
+
+
+# ---------------------------------------------------------------- feature visualisation (course_utils.feature_vis)
+
+def test_random_transform_identity_and_whole_pixel_shifts():
+    from course_utils.feature_vis import random_transform
+    x = torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    same = random_transform(x, torch.Generator().manual_seed(1), jitter=0)
+    assert torch.allclose(same, x, atol=1e-5)
+    moved = random_transform(x, torch.Generator().manual_seed(1), jitter=3)
+    for k in range(3):          # each image is the original shifted by whole pixels (zeros coming in)
+        assert any(torch.allclose(moved[k, 0, 4:-4, 4:-4], torch.roll(x[k, 0], (dy, dx), (0, 1))[4:-4, 4:-4], atol=1e-5)
+                   for dy in range(-3, 4) for dx in range(-3, 4))
+
+
+def test_parameterisations_give_images_in_range():
+    from course_utils.data import resize_images
+    from course_utils.feature_vis import FourierParam, LowResParam, PixelParam
+    gen = torch.Generator().manual_seed(0)
+    for param in [PixelParam(2, 1, 16, 16, generator=gen), FourierParam(2, 1, 16, 16, generator=gen),
+                  LowResParam(2, 1, 16, 16, low=4, generator=gen)]:
+        x = param()
+        x = x.detach()
+        assert x.shape == (2, 1, 16, 16) and float(x.min()) >= 0 and float(x.max()) <= 1
+    low = LowResParam(1, 1, 32, 32, low=8, sd=1.0, generator=gen)
+    grid = torch.sigmoid(low.p + low.offset)[:, 0].detach().numpy()
+    np.testing.assert_allclose(low()[:, 0].detach().numpy(), resize_images(grid, 32), atol=1e-6)   # as the digits
+
+
+def test_high_frequency_share_and_gaussian_prior():
+    from course_utils.data import load_digits_split
+    from course_utils.feature_vis import GaussianPrior, high_frequency_share
+    checker = (np.indices((16, 16)).sum(0) % 2).astype(float)[None]
+    smooth = np.exp(-((np.indices((16, 16)) - 7.5) ** 2).sum(0) / 20)[None]
+    assert high_frequency_share(checker)[0] > 0.99
+    assert high_frequency_share(smooth)[0] < 0.01
+    assert high_frequency_share(np.ones((1, 8, 8)))[0] == 0.0
+    d = load_digits_split()
+    prior = GaussianPrior(d.X_train)
+    digits = torch.from_numpy(d.resized(32).X_test[:20, None])
+    noise = torch.rand(20, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert float(prior(digits).max()) < float(prior(noise).min())
+    with pytest.raises(ValueError, match="multiple"):
+        prior(torch.zeros(1, 1, 30, 30))
+
+
+def test_visualize_raises_the_score_and_takes_neurons():
+    from course_utils.attribution import Neuron
+    from course_utils.feature_vis import VisualizationSettings, neuron_objective, visualize
+    torch.manual_seed(0)
+    model = DigitCNN().eval()
+    settings = VisualizationSettings(steps=15, prior=0.0)
+    imgs, hist = visualize(model, [1, 4], settings=settings, seed=0)
+    again, _ = visualize(model, [1, 4], settings=settings, seed=0)
+    assert imgs.shape == (2, 1, 32, 32) and torch.equal(imgs, again)
+    assert hist[-1] > hist[0]
+    neurons = [Neuron("relu2", 3), Neuron("relu3", 7)]
+    _, hist = visualize(model, [0, 0], settings=settings, objective=neuron_objective(neurons))
+    assert hist[-1] > hist[0]
+    with pytest.raises(ValueError, match="param"):
+        visualize(model, [1], settings=VisualizationSettings(param="wavelets"))
+
+
+# ---------------------------------------------------------------- segmentation from a saliency map
+
+def _square_scene():
+    image = np.zeros((32, 32))
+    image[8:16, 18:26] = 1.0                         # the object
+    image[20:28, 2:10] = 1.0                         # a distractor
+    saliency = 0.1 * np.random.default_rng(0).random((32, 32))      # speckle everywhere,
+    saliency[8:16, 18:26] += 1.0                                        # most on the object,
+    saliency[20:28, 2:10] += 0.2                                        # a little on the distractor
+    return image, saliency
+
+
+@pytest.mark.parametrize("method", ["random_walker", "threshold"])
+def test_saliency_segmentation_finds_the_salient_object(method):
+    from course_utils.segmentation import box_iou, mask_box, saliency_segmentation
+    image, saliency = _square_scene()
+    mask = saliency_segmentation(saliency, image, method=method)
+    assert box_iou(mask_box(mask), (8, 18, 16, 26)) > 0.5
+    assert not mask[20:28, 2:10].any()
+
+
+def test_boxes_and_segment_and_score():
+    from course_utils.segmentation import box_iou, mask_box, saliency_segmentation, segment_and_score
+    assert box_iou((0, 0, 2, 2), (1, 1, 3, 3)) == pytest.approx(1 / 7)
+    assert box_iou((0, 0, 2, 2), (2, 2, 4, 4)) == 0.0 and box_iou(None, (0, 0, 1, 1)) == 0.0
+    assert mask_box(np.zeros((4, 4), dtype=bool)) is None
+    assert not saliency_segmentation(np.ones((8, 8)), np.ones((8, 8))).any()       # a flat map points nowhere
+    image, saliency = _square_scene()
+    out = segment_and_score(saliency[None], image[None], [(8, 18, 16, 26)])
+    assert out["iou"].shape == (1,) and out["masks"].shape == (1, 32, 32) and out["iou"][0] > 0.5
+    with pytest.raises(ValueError, match="image="):
+        saliency_segmentation(saliency)
+    with pytest.raises(ValueError, match="method"):
+        saliency_segmentation(saliency, image, method="grabcut")
+    with pytest.raises(ValueError, match="same"):
+        saliency_segmentation(saliency, image[:5])

@@ -12,6 +12,11 @@ images, one hidden ReLU layer over the flattened pixels (the lecture's methods n
 * q5 ``class_visualization_step(img, W1, b1, W2, b2, c, lr, l2) -> img``   one normalised ascent step
 * q6 ``gram_matrix(F) -> (C, C)``  and  q7 ``style_loss(features, target_grams, weights) -> float``
 
+No function may change its inputs in place: every hidden case sends its arrays back after the call
+(``Case.returns_kwargs``) and :func:`_judge` compares them with the grader's own copy of what was sent, which the
+sandbox never sees. A wrong answer that matches a known mistake (``MISTAKES``, computed here from the case's
+inputs) gets a hint at the likely cause; hints never show inputs or expected values.
+
 References: :func:`course_utils.attribution.relu_backward`; the gradient methods of
 :mod:`course_utils.attribution` and :func:`course_utils.synthesis.class_visualization_step` run on the
 same network built in torch (float64); :func:`course_utils.synthesis.gram_matrix` / ``style_loss``.
@@ -24,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ..spec import Case, CheckFailed, LabSpec, Question, expect_close
+from ..spec import Case, CheckFailed, LabSpec, Question, compare_close, expect_close
 from ._common import blame_earlier
 
 LAB_ID = "01_cnn_visualisation"
@@ -102,6 +107,83 @@ def _shapes(rng: np.random.Generator, n: int) -> list[tuple[int, int, int, int, 
     return out                                                          # (C, H, W, D, K)
 
 
+# ---------------------------------------------------------------- inputs left unchanged, hints for known mistakes
+
+_INPLACE_FIX = ("the function must leave its inputs unchanged (the caller still needs them): work on a copy "
+                "(e.g. x = x.copy()) or build new arrays (x + ..., np.where(...)) instead of +=, *= or slice "
+                "assignment")
+
+
+def _array_kwargs(kwargs: Mapping[str, Any]) -> tuple[str, ...]:
+    """Names of the arguments that are arrays or lists of arrays (those a function could change in place)."""
+    return tuple(k for k, v in kwargs.items() if isinstance(v, np.ndarray)
+                 or (isinstance(v, list) and v and all(isinstance(a, np.ndarray) for a in v)))
+
+
+def _case(func: str, kwargs: dict[str, Any], **extra: Any) -> Case:
+    """A hidden case whose array arguments come back after the call, to be compared with what was sent."""
+    return Case(func, kwargs, returns_kwargs=_array_kwargs(kwargs), **extra)
+
+
+def _same(after: Any, sent: Any) -> bool:
+    """Whether an argument came back exactly as the grader sent it (same shape, same values bit for bit)."""
+    if isinstance(sent, list):
+        return isinstance(after, (list, tuple)) and len(after) == len(sent) and all(map(_same, after, sent))
+    if not isinstance(after, np.ndarray) or after.shape != sent.shape or after.dtype.kind not in "biuf":
+        return False
+    return bool(np.array_equal(after.astype(np.float64), sent.astype(np.float64), equal_nan=True))
+
+
+def _changed_inputs(got: Any, case: Case) -> list[str]:
+    """Arguments the student's function changed in place (empty when none, or when the case sends none back)."""
+    if not case.returns_kwargs:
+        return []
+    after = got[1] if isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], dict) else {}
+    return [name for name in case.returns_kwargs if not _same(after.get(name), case.kwargs[name])]
+
+
+def _judge(qid: str, tol: float, compare=None):
+    """``Question.compare`` for lab 1: inputs unchanged, then the value, then a hint if a known mistake matches."""
+    base = compare or (lambda got, expected, case: compare_close(got, expected, tol))
+
+    def judge(got: Any, expected: Any, case: Case) -> tuple[bool, str]:
+        changed = _changed_inputs(got, case)
+        if changed:
+            names = ", ".join(f"`{n}`" for n in changed)
+            return False, f"{names} changed in place by the call; {_INPLACE_FIX}"
+        value = got[0] if case.returns_kwargs else got
+        ok, msg = base(value, expected, case)
+        if ok:
+            return ok, msg
+        for variant, hint in MISTAKES.get(qid, ()):
+            try:
+                wrong = variant(case)
+                if base(wrong, expected, case)[0]:
+                    continue                       # on this case the mistake gives the right answer anyway
+                if base(value, wrong, case)[0]:
+                    return False, f"{msg}; hint: {hint}"
+            except Exception:  # a variant that cannot run on this case says nothing
+                continue
+        return False, msg
+    return judge
+
+
+def _public_inputs_unchanged(name: str, kwargs: Mapping[str, Any], sent: Mapping[str, Any]) -> None:
+    """Public checks: say so when a call changed one of its array arguments (``sent``: copies taken before)."""
+    changed = [k for k in _array_kwargs(dict(sent)) if not _same(kwargs[k], sent[k])]
+    if changed:
+        raise CheckFailed(f"{name} changed {', '.join(f'`{k}`' for k in changed)} in place; {_INPLACE_FIX}")
+
+
+def _call_public(ns: Mapping[str, Any], name: str, kwargs: Mapping[str, Any]) -> Any:
+    """Call the student's ``name`` on fresh copies of ``kwargs`` and check it left them unchanged."""
+    import copy
+    args = copy.deepcopy(dict(kwargs))
+    got = ns[name](**args)
+    _public_inputs_unchanged(name, args, kwargs)
+    return got
+
+
 # ---------------------------------------------------------------- q1: relu_backward
 
 def _q1_reference(case: Case) -> np.ndarray:
@@ -113,7 +195,7 @@ def _q1_public(ns: Mapping[str, Any]) -> None:
     f = np.array([[-1.0, 2.0, 0.5], [3.0, -4.0, 0.0]])
     R = np.array([[5.0, -6.0, 0.25], [7.0, 8.0, 9.0]])
     for rule in RULES:
-        got = ns["relu_backward"](f.copy(), R.copy(), rule)
+        got = _call_public(ns, "relu_backward", {"f": f, "R": R, "rule": rule})
         expect_close(f"rule={rule!r}", got, _q1_reference(Case("", {"f": f, "R": R, "rule": rule})), tol=1e-12)
 
 
@@ -123,7 +205,7 @@ def _q1_cases(rng: np.random.Generator) -> list[Case]:
         for shape in [(7,), (3, 4), (2, 3, 5, 4)]:
             f, R = rng.normal(size=shape), rng.normal(size=shape)
             f.flat[::3] = 0.0                                           # a ReLU passes nothing back where f == 0
-            cases.append(Case("relu_backward", {"f": f, "R": R, "rule": rule}, label=f"rule={rule}, shape {shape}"))
+            cases.append(_case("relu_backward", {"f": f, "R": R, "rule": rule}, label=f"rule={rule}, shape {shape}"))
     return cases
 
 
@@ -146,7 +228,7 @@ def _q2_public(ns: Mapping[str, Any]) -> None:
     p = _tiny_net()
     for rule in RULES:
         kw = {**p, "c": 1, "rule": rule}
-        got = ns["input_gradient"](**{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kw.items()})
+        got = _call_public(ns, "input_gradient", kw)
         expect_close(f"dS_1/dx, rule={rule!r}", got, _q2_reference(Case("", kw)), tol=1e-8)
 
 
@@ -156,7 +238,7 @@ def _q2_cases(rng: np.random.Generator) -> list[Case]:
         net = _net(rng, C, H, W, D, K)
         for rule in RULES:
             kw = {"x": rng.uniform(-1, 1, (C, H, W)), **net, "c": int(rng.integers(K)), "rule": rule}
-            cases.append(Case("input_gradient", kw, label=f"C={C}, H={H}, W={W}, D={D}, K={K}, rule={rule}",
+            cases.append(_case("input_gradient", kw, label=f"C={C}, H={H}, W={W}, D={D}, K={K}, rule={rule}",
                               provide=_provide("relu_backward")))
     return cases
 
@@ -170,15 +252,16 @@ def _q3_reference(case: Case) -> np.ndarray:
 
 def _q3_public(ns: Mapping[str, Any]) -> None:
     grad = np.array([[[0.5, -2.0], [1.0, 0.0]], [[-1.5, 1.0], [0.25, -0.75]], [[0.1, 0.2], [-3.0, 0.3]]])
-    expect_close("saliency", ns["saliency_map"](grad.copy()), _q3_reference(Case("", {"grad": grad})), tol=1e-12)
+    expect_close("saliency", _call_public(ns, "saliency_map", {"grad": grad}), _q3_reference(Case("", {"grad": grad})),
+                 tol=1e-12)
 
 
 def _q3_cases(rng: np.random.Generator) -> list[Case]:
-    cases = [Case("saliency_map", {"grad": rng.normal(size=(1, 5, 4))}, label="one channel")]
+    cases = [_case("saliency_map", {"grad": rng.normal(size=(1, 5, 4))}, label="one channel")]
     for C, H, W, _, _ in _shapes(rng, 3)[1:]:
         g = rng.normal(size=(C, H, W))
         g[0] *= -3                                           # large negative gradients in one channel
-        cases.append(Case("saliency_map", {"grad": g}, label=f"C={C}, H={H}, W={W}"))
+        cases.append(_case("saliency_map", {"grad": g}, label=f"C={C}, H={H}, W={W}"))
     return cases
 
 
@@ -203,10 +286,10 @@ def _q4_reference(case: Case) -> np.ndarray:
 def _q4_public(ns: Mapping[str, Any]) -> None:
     p = _tiny_net(C=1, H=5, W=6)
     kw = {**p, "c": 2, "patch": 2, "stride": 2}
-    got = ns["occlusion_map"](**{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kw.items()})
+    got = _call_public(ns, "occlusion_map", kw)
     expect_close("occlusion map (patch 2, stride 2)", got, _q4_reference(Case("", kw)), tol=1e-8)
     kw = {**_tiny_net(C=2, H=4, W=5), "c": 0, "patch": 3, "stride": 1}
-    got = ns["occlusion_map"](**{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kw.items()})
+    got = _call_public(ns, "occlusion_map", kw)
     expect_close("occlusion map (patch 3, stride 1)", got, _q4_reference(Case("", kw)), tol=1e-8)
 
 
@@ -217,9 +300,9 @@ def _q4_cases(rng: np.random.Generator) -> list[Case]:
         stride = int(rng.integers(1, patch + 1))
         kw = {"x": rng.uniform(0, 1, (C, H, W)), **_net(rng, C, H, W, D, K), "c": int(rng.integers(K)),
               "patch": patch, "stride": stride}
-        cases.append(Case("occlusion_map", kw, label=f"C={C}, H={H}, W={W}, patch={patch}, stride={stride}"))
+        cases.append(_case("occlusion_map", kw, label=f"C={C}, H={H}, W={W}, patch={patch}, stride={stride}"))
     kw = {"x": rng.uniform(0, 1, (1, 7, 7)), **_net(rng, 1, 7, 7, 5, 3), "c": 1, "patch": 3, "stride": 2}
-    cases.append(Case("occlusion_map", kw, label="a stride that does not tile the image"))
+    cases.append(_case("occlusion_map", kw, label="a stride that does not tile the image"))
     return cases
 
 
@@ -240,7 +323,7 @@ def _q5_public(ns: Mapping[str, Any]) -> None:
     blame_earlier(ns, "input_gradient", "q2", _q2_public)
     p = _tiny_net()
     kw = {"img": p.pop("x"), **p, "c": 2, "lr": 0.3, "l2": 0.05}
-    got = ns["class_visualization_step"](**{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in kw.items()})
+    got = _call_public(ns, "class_visualization_step", kw)
     expect_close("new image", got, _q5_reference(Case("", kw)), tol=1e-8)
 
 
@@ -254,10 +337,10 @@ def _q5_cases(rng: np.random.Generator) -> list[Case]:
             g = kw["W1"].T @ ((a > 0) * kw["W2"][kw["c"]]) - 2 * kw["l2"] * kw["img"].ravel()
             if np.linalg.norm(g) > 1e-3:
                 break
-        cases.append(Case("class_visualization_step", kw, label=f"C={C}, H={H}, W={W}, l2={kw['l2']:.2g}",
+        cases.append(_case("class_visualization_step", kw, label=f"C={C}, H={H}, W={W}, {'an L2 penalty' if kw['l2'] else 'no L2 penalty'}",
                           provide=_provide("input_gradient")))
     kw = {"img": rng.uniform(0, 1, (1, 4, 4)), **_net(rng, 1, 4, 4, 6, 3), "c": 0, "lr": 0.5, "l2": 2.0}
-    cases.append(Case("class_visualization_step", kw, label="a strong L2 penalty", provide=_provide("input_gradient")))
+    cases.append(_case("class_visualization_step", kw, label="a strong L2 penalty", provide=_provide("input_gradient")))
     return cases
 
 
@@ -272,12 +355,12 @@ def _q6_reference(case: Case) -> np.ndarray:
 
 def _q6_public(ns: Mapping[str, Any]) -> None:
     F = np.linspace(-1, 2, num=3 * 2 * 4).reshape(3, 2, 4)
-    expect_close("G", ns["gram_matrix"](F.copy()), _q6_reference(Case("", {"F": F})), tol=1e-10)
+    expect_close("G", _call_public(ns, "gram_matrix", {"F": F}), _q6_reference(Case("", {"F": F})), tol=1e-10)
 
 
 def _q6_cases(rng: np.random.Generator) -> list[Case]:
     shapes = [(1, 1, 1), (2, 3, 5), (4, 1, 7)] + [tuple(int(v) for v in rng.integers(1, [9, 8, 8])) for _ in range(3)]
-    return [Case("gram_matrix", {"F": np.maximum(rng.normal(size=s), 0)}, label=f"F of shape {s}") for s in shapes]
+    return [_case("gram_matrix", {"F": np.maximum(rng.normal(size=s), 0)}, label=f"F of shape {s}") for s in shapes]
 
 
 def _q7_reference(case: Case) -> float:
@@ -305,7 +388,7 @@ def _style_inputs(rng: np.random.Generator, layers: list[tuple[int, int, int]]) 
 def _q7_public(ns: Mapping[str, Any]) -> None:
     blame_earlier(ns, "gram_matrix", "q6", _q6_public)
     kw = _style_inputs(np.random.default_rng(7), [(2, 3, 3), (3, 2, 2)])
-    got = ns["style_loss"](**kw)
+    got = _call_public(ns, "style_loss", kw)
     if not isinstance(got, (float, int, np.floating)) and not (isinstance(got, np.ndarray) and got.shape == ()):
         raise CheckFailed(f"return one number (a float), got {type(got).__name__}")
     expect_close("style loss", float(got), _q7_reference(Case("", kw)), tol=1e-8)
@@ -315,7 +398,7 @@ def _q7_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
     for n_layers in (1, 2, 3, 3):
         layers = [tuple(int(v) for v in rng.integers(1, [7, 6, 6])) for _ in range(n_layers)]
-        cases.append(Case("style_loss", _style_inputs(rng, layers), label=f"{n_layers} layers",
+        cases.append(_case("style_loss", _style_inputs(rng, layers), label=f"{n_layers} layers",
                           provide=_provide_gram()))
     return cases
 
@@ -323,6 +406,130 @@ def _q7_cases(rng: np.random.Generator) -> list[Case]:
 def _provide_gram() -> tuple[tuple[str, str], ...]:
     return (("gram_matrix", "import numpy as np\n\ndef gram_matrix(F):\n    C = F.shape[0]\n"
                             "    Fm = F.reshape(C, -1)\n    return Fm @ Fm.T / Fm.shape[1]\n"),)
+
+
+# ---------------------------------------------------------------- known mistakes: what they return, and the hint
+
+def _relu_rule_variant(masks: dict[str, Any]):
+    def variant(case: Case) -> np.ndarray:
+        k = case.kwargs
+        f, R = np.asarray(k["f"], dtype=float), np.asarray(k["R"], dtype=float)
+        return masks[k["rule"]](f, R) * R
+    return variant
+
+
+def _gradient_variant(da_rule):
+    def variant(case: Case) -> np.ndarray:
+        k = case.kwargs
+        x = np.asarray(k["x"], dtype=float)
+        a = k["W1"] @ x.ravel() + k["b1"]
+        return (k["W1"].T @ da_rule(a, k["W2"][int(k["c"])], k.get("rule", "backprop"))).reshape(x.shape)
+    return variant
+
+
+def _ascent_variant(penalty: float, normalise: bool):
+    def variant(case: Case) -> np.ndarray:
+        k = case.kwargs
+        img = np.asarray(k["img"], dtype=float)
+        a = k["W1"] @ img.ravel() + k["b1"]
+        g = (k["W1"].T @ ((a > 0) * k["W2"][int(k["c"])])).reshape(img.shape) + penalty * k["l2"] * img
+        return img + k["lr"] * (g / np.linalg.norm(g) if normalise else g)
+    return variant
+
+
+def _occlusion_variant(sign: float = 1.0, channels: slice = slice(None)):
+    def variant(case: Case) -> np.ndarray:
+        k = case.kwargs
+        x, p, st, c = np.asarray(k["x"], dtype=float), int(k["patch"]), int(k["stride"]), int(k["c"])
+        net = (k["W1"], k["b1"], k["W2"], k["b2"])
+        _, H, W = x.shape
+        rows, cols = range(0, H - p + 1, st), range(0, W - p + 1, st)
+        out = np.zeros((len(rows), len(cols)))
+        for i, r in enumerate(rows):
+            for j, q in enumerate(cols):
+                xo = x.copy()
+                xo[channels, r:r + p, q:q + p] = 0.0
+                out[i, j] = sign * (_scores(x, *net)[c] - _scores(xo, *net)[c])
+        return out
+    return variant
+
+
+def _gram_variant(divide_by: str):
+    def variant(case: Case) -> np.ndarray:
+        F = np.asarray(case.kwargs["F"], dtype=float)
+        Fm = F.reshape(F.shape[0], -1)
+        return Fm @ Fm.T / {"none": 1, "C": F.shape[0]}[divide_by]
+    return variant
+
+
+def _style_variant(squared: bool = True, normalised: bool = True, weighted: bool = True):
+    def variant(case: Case) -> float:
+        k = case.kwargs
+        total = 0.0
+        for F, A, w in zip(k["features"], k["target_grams"], k["weights"]):
+            G = _q6_reference(Case("", {"F": F}))
+            err = np.sum((G - A) ** 2) if squared else np.linalg.norm(G - A)
+            norm = (np.sum(A ** 2) if squared else np.linalg.norm(A)) if normalised else 1.0
+            total += (w if weighted else 1.0) * err / norm
+        return float(total)
+    return variant
+
+
+#: Per question: (what a known mistake returns for a case, the hint shown when the answer matches it).
+MISTAKES: dict[str, tuple[tuple[Any, str], ...]] = {
+    "q1": (
+        (_relu_rule_variant({"backprop": lambda f, R: f >= 0, "deconvnet": lambda f, R: R > 0,
+                             "guided": lambda f, R: (f >= 0) & (R > 0)}),
+         "your output matches a mask with f >= 0; a ReLU passes nothing back where its input is exactly 0 "
+         "(the f == 0 case), so the forward mask is f > 0"),
+        (_relu_rule_variant({"backprop": lambda f, R: f > 0, "deconvnet": lambda f, R: f > 0,
+                             "guided": lambda f, R: (f > 0) & (R > 0)}),
+         "for the deconvnet rule your output matches the forward mask (f > 0); the deconvnet masks by the sign of "
+         "the upstream gradient R instead"),
+        (_relu_rule_variant({"backprop": lambda f, R: f > 0, "deconvnet": lambda f, R: R > 0,
+                             "guided": lambda f, R: R > 0}),
+         "for the guided rule your output matches the deconvnet rule; guided backprop applies both masks, "
+         "f > 0 and R > 0"),
+    ),
+    "q2": (
+        (_gradient_variant(lambda a, r, rule: (a > 0) * r),
+         "your output matches the plain gradient whatever the rule; pass `rule` on to the ReLU's backward pass"),
+        (_gradient_variant(lambda a, r, rule: r),
+         "your output matches the gradient of the network without its ReLU; mask the gradient at the hidden "
+         "layer by the rule"),
+    ),
+    "q3": (
+        (lambda case: np.asarray(case.kwargs["grad"], dtype=float).max(axis=0),
+         "your output matches the max of the signed gradient; take the absolute value first"),
+        (lambda case: np.abs(np.asarray(case.kwargs["grad"], dtype=float)).sum(axis=0),
+         "your output matches the sum over channels; Simonyan's map takes the maximum over channels"),
+    ),
+    "q4": (
+        (_occlusion_variant(sign=-1.0),
+         "your output matches the sign-flipped drop; return score(original) - score(occluded)"),
+        (_occlusion_variant(channels=slice(0, 1)),
+         "your output matches an occluder on the first channel only; cover all channels"),
+    ),
+    "q5": (
+        (_ascent_variant(-2.0, normalise=False),
+         "your output matches a step lr * g without dividing by the gradient's Euclidean norm ||g||"),
+        (_ascent_variant(+2.0, normalise=True),
+         "your output matches g = dS/dI + 2 lambda I; the penalty is subtracted, so its gradient is -2 lambda I"),
+        (_ascent_variant(-1.0, normalise=True),
+         "your output matches g = dS/dI - lambda I; the derivative of lambda ||I||^2 is 2 lambda I"),
+    ),
+    "q6": (
+        (_gram_variant("none"), "your output matches F F^T without the division by the number of positions H * W"),
+        (_gram_variant("C"), "your output matches F F^T / C; divide by the number of positions H * W, not channels"),
+    ),
+    "q7": (
+        (_style_variant(squared=False),
+         "your output matches the Frobenius norms themselves; the loss uses their squares"),
+        (_style_variant(normalised=False),
+         "your output matches the loss without the division by ||A_l||_F^2"),
+        (_style_variant(weighted=False), "your output matches the loss without the layer weights w_l"),
+    ),
+}
 
 
 def _float_compare(got: Any, expected: Any, case: Case) -> tuple[bool, str]:
@@ -339,18 +546,24 @@ LAB = LabSpec(
     title="Visualising CNNs",
     questions=(
         Question("q1", "relu_backward: the three ReLU backward rules", 2, ("relu_backward",),
-                 _q1_public, _q1_cases, _q1_reference, tol=1e-10),
+                 _q1_public, _q1_cases, _q1_reference, tol=1e-10,
+                 compare=_judge("q1", 1e-10)),
         Question("q2", "input_gradient: dS_c/dx through the network", 3, ("input_gradient",),
-                 _q2_public, _q2_cases, _q2_reference, tol=1e-7),
+                 _q2_public, _q2_cases, _q2_reference, tol=1e-7,
+                 compare=_judge("q2", 1e-7)),
         Question("q3", "saliency_map: max over channels of |gradient|", 1, ("saliency_map",),
-                 _q3_public, _q3_cases, _q3_reference, tol=1e-10),
+                 _q3_public, _q3_cases, _q3_reference, tol=1e-10,
+                 compare=_judge("q3", 1e-10)),
         Question("q4", "occlusion_map: score drop under a sliding occluder", 2, ("occlusion_map",),
-                 _q4_public, _q4_cases, _q4_reference, tol=1e-7),
+                 _q4_public, _q4_cases, _q4_reference, tol=1e-7,
+                 compare=_judge("q4", 1e-7)),
         Question("q5", "class_visualization_step: one regularised ascent step", 2, ("class_visualization_step",),
-                 _q5_public, _q5_cases, _q5_reference, tol=1e-7),
+                 _q5_public, _q5_cases, _q5_reference, tol=1e-7,
+                 compare=_judge("q5", 1e-7)),
         Question("q6", "gram_matrix: feature correlations", 1, ("gram_matrix",),
-                 _q6_public, _q6_cases, _q6_reference, tol=1e-9),
+                 _q6_public, _q6_cases, _q6_reference, tol=1e-9,
+                 compare=_judge("q6", 1e-9)),
         Question("q7", "style_loss: Gatys's style loss", 2, ("style_loss",),
-                 _q7_public, _q7_cases, _q7_reference, compare=_float_compare),
+                 _q7_public, _q7_cases, _q7_reference, compare=_judge("q7", 1e-7, _float_compare)),
     ),
 )
