@@ -76,8 +76,10 @@ class CgroupSupport:
         if self.version == "v1":
             extra = "".join([f", {pids} processes" if "pids" in self.parents else "",
                              ", a lower CPU share" if "cpu" in self.parents else ""])
+            swap = "no swap" if os.path.exists(os.path.join(self.parents["memory"], "memory.memsw.limit_in_bytes")) \
+                else "swappiness 0 (swap is not accounted here)"
             return (f"limits: a cgroup (v1 memory controller) per sandbox -- {mib} MiB of memory for everything it "
-                    f"holds (tmpfs files and kernel memory included), no swap{extra}; the kernel kills inside it")
+                    f"holds (tmpfs files and kernel memory included), {swap}{extra}; the kernel kills inside it")
         return (f"limits: no cgroup ({self.reason}); the grader watches its processes' resident memory "
                 f"({mib} MiB together) and the private tmpfs mounts are small")
 
