@@ -121,6 +121,10 @@ def landing_page(units: list[dict]) -> str:
         rows.append(f"| {u['unit']} | [{u['title']}](lectures/{u['lecture']}.ipynb) | {labs} | {needs} | "
                     f"{u.get('thread', '')} |")
     order = " → ".join(str(u["unit"]) for u in units)
+    starts = ", ".join(f"{u['unit']} ({u['title']})" for u in units if not u["needs"])
+    joins = [u for u in units if len({by_id[n].get("thread") for n in u["needs"]}) > 1]
+    join_text = "".join(f" Unit {u['unit']} ({u['title']}) brings together units {' and '.join(u['needs'])}."
+                        for u in joins)
     return "\n".join([
         "# Visualising CNNs and Recurrent Neural Networks", "",
         "An interactive course in eight units: what convolutional networks see and how to fool them, then "
@@ -131,9 +135,9 @@ def landing_page(units: list[dict]) -> str:
         "## Unit map", "",
         "| unit | lecture | lab | study first | thread |", "|---|---|---|---|---|", *rows, "",
         "## Order of study", "",
-        f"The order of the menu works: {order}. Two threads meet in unit 7: the CNN thread (1 → 2) and the "
-        "RNN thread (3 → 4 → 5 → 6); unit 8 needs only unit 3, and 8b needs 6 and 8. In each unit, read "
-        "the lecture top to bottom, then do its lab.", "",
+        f"The order of the menu works: {order}. Any order in which each unit comes after the units in its "
+        f"*study first* column works too. Units that need nothing earlier: {starts}.{join_text} In each unit, "
+        "read the lecture top to bottom, then do its lab.", "",
         "## On these pages", "",
         "- Equations are typeset by MathJax and charts drawn by plotly.js, both served with the site: the "
         "pages work offline.",

@@ -77,6 +77,7 @@ def test_landing_page_and_lab_section():
     for u in units:
         assert f"lectures/{u['lecture']}.ipynb" in page
     assert "Order of study" in page and "Unit map" in page
+    assert "Units that need nothing earlier: 1 (CNN visualisation), 3 (RNN basics)." in page
     section = build_site.lab_section(units[2], all_labs())
     spec = all_labs()["03_rnn_basics"]
     assert "../labs/03_rnn_basics_lab.ipynb" in section
