@@ -137,3 +137,63 @@ def test_selection_with_a_none_option_can_select_it():
     assert _value(c) == 1.0 and controls_summary({"clip": c}).endswith("threshold c = 1")
     c.index = 0                                     # what the browser sends when the slider moves to "None"
     assert _value(c) is None and c.label == "None"
+
+
+def _lecture_cell(nb, defines: str) -> str:
+    """The source of the lecture's code cell that defines ``defines`` (a function name)."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and f"def {defines}(" in cell.source:
+            return cell.source
+    raise AssertionError(f"no code cell of lecture 01 defines {defines}()")
+
+
+def _extremes(control):
+    """The values worth trying for a control: every option of a dropdown, both ends and the start of a slider."""
+    if isinstance(control, widgets.Dropdown):
+        return list(control.options)
+    return sorted({control.min, control.value, control.max})
+
+
+@pytest.mark.full
+def test_lecture01_widgets_accept_every_extreme_value(monkeypatch, course_root):
+    """Lecture 01's occlusion widget and explorer: each control at each extreme, against the others at theirs,
+    runs without error (stride > patch included), and an absent digit is named in the explorer's title."""
+    import itertools
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    import course_utils.widgets
+    from course_utils.cnn import cnn_data, load_cnn
+    from course_utils.data import make_scenes
+
+    monkeypatch.setenv("COURSE_HEADLESS", "1")
+    recorded = {}
+    monkeypatch.setattr(course_utils.widgets, "live", lambda fn, **controls: recorded.__setitem__(fn.__name__, controls))
+    nb = nbformat.read(course_root / "lectures" / "01_cnn_visualisation.ipynb", as_version=4)
+    model, _ = load_cnn("digits")
+    scenes_model, _ = load_cnn("scenes")
+    X_test, y_test = cnn_data("digits", "test")
+    ns = {"model": model, "scenes_model": scenes_model, "X_test": X_test, "y_test": y_test, "device": torch.device("cpu"),
+          "scenes": make_scenes(1000, split="test", canvas=64, seed=0)[:150]}
+    exec("import ipywidgets as widgets, numpy as np, torch, matplotlib.pyplot as plt\n"
+         "from course_utils.attribution import *\nfrom course_utils.cnn import predict_proba\n"
+         "from course_utils.widgets import live\n", ns)
+    for name in ("show_occlusion", "explore"):
+        exec(_lecture_cell(nb, name), ns)
+    assert set(recorded) == {"show_occlusion", "explore"}
+    for name, controls in recorded.items():
+        fn = ns[name]
+        names = list(controls)
+        for values in itertools.product(*(_extremes(controls[n]) for n in names)):
+            kwargs = dict(zip(names, values))
+            if name == "explore" and kwargs["method_a"] != kwargs["method_b"]:
+                continue                                 # every method at every extreme of the other controls
+            fn(**kwargs)
+            plt.close("all")
+    absent = next(d for d in range(10) if not ns["scenes"].labels[0, d])
+    ns["explore"]("scenes", 0, absent, "saliency", "Grad-CAM")
+    assert "NOT in this scene" in plt.gcf().axes[0].get_title()
+    plt.close("all")
