@@ -997,7 +997,7 @@ def test_the_seccomp_filter_is_well_formed() -> None:
 def test_sandbox_processes_read_back_the_intended_oom_score_adj() -> None:
     """oom_score_adj 1000 was written after the drop to a fresh uid; the write failed with EACCES and was
     swallowed: every sandbox process read back 0. It is now set before exec and verified."""
-    from course_utils.grader.sandbox import SANDBOX_OOM_SCORE_ADJ
+    SANDBOX_OOM_SCORE_ADJ = 1000          # first in line for the kernel's OOM killer
     probe = '''
 def add_one():
     import os
@@ -1071,22 +1071,26 @@ def test_a_tmpfs_hog_in_a_memory_limited_batch_leaves_every_honest_student_recor
     if sup.version is None:
         pytest.skip(f"no cgroup to hold the grader in ({sup.reason})")
     hog = '''
-def add_one(x):
+class Hog:                                          # a class body runs while the notebook loads (30 s)
     import ctypes, os, time
     import numpy as np
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(0x10000000 | 0x00020000) == 0 and \\
-            libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, b"size=8g,nr_inodes=0") == 0:
-        for i in range(400):                           # 16 MB files (RLIMIT_FSIZE): 6.4 GB
+    libc.prctl(4, 1, 0, 0, 0)                          # dumpable again: its own /proc files are writable
+    uid, gid = os.getuid(), os.getgid()
+    if libc.unshare(0x10000000 | 0x00020000) == 0:     # a user + mount namespace, root inside it
+        for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    if libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, b"size=8g,nr_inodes=0") == 0:
+        for i in range(800):                           # 8 MB files (under RLIMIT_FSIZE): 6.4 GB
             with open(f"/tmp/f{i}", "wb") as f:
-                f.write(b"x" * (16 << 20))
+                os.posix_fallocate(f.fileno(), 0, 8 << 20)
     for _ in range(8):                                 # else: 8 x 400 MB in forked processes
         if os.fork() == 0:
             a = np.ones(50_000_000)
             time.sleep(60)
             os._exit(0)
-    time.sleep(2)
-    return x + 1.0
+    time.sleep(20)
 '''
     subs = tmp_path / "subs"
     honest = [f"s{i}" for i in range(6)]
@@ -1111,7 +1115,7 @@ def add_one(x):
     rows = {row["student"]: row for row in Gradebook(gb).rows()}
     for sid in honest:
         assert sid in rows and rows[sid]["total"] == rows[sid]["max"], (sid, rows.get(sid))
-    assert rows["hog"]["total"] < rows["hog"]["max"]
+    assert "hog" in rows             # graded too: the statement that held the memory is skipped and reported
 
 
 def test_stale_temporary_folders_and_cgroups_of_killed_graders_are_removed(tmp_path: Path) -> None:
@@ -1349,8 +1353,9 @@ _OTHERS_LABS = {"01_cnn_visualisation", "07_image_captioning"}   # being changed
 def _trivial_answers(case, expected) -> dict[str, object]:
     out: dict[str, object] = {"None": None, "0.0": 0.0, **{str(i): i for i in range(10)},
                               "zeros": _zeros_like(expected), "first input": next(iter(case.kwargs.values()), None)}
-    if case.returns_kwargs or case.shared:
-        out["no change"] = (None, {k: case.kwargs[k] for k in (*case.returns_kwargs, *case.shared)})
+    shared = getattr(case, "shared", ())
+    if case.returns_kwargs or shared:
+        out["no change"] = (None, {k: case.kwargs[k] for k in (*case.returns_kwargs, *shared)})
     return out
 
 
@@ -1370,7 +1375,7 @@ def test_no_case_of_any_question_rewards_a_trivial_answer(lab_id: str, monkeypat
             for c in q.make_cases(np.random.default_rng(seed)):
                 expected = q.reference(c)
                 for name, got in _trivial_answers(c, expected).items():
-                    got = (got, got) if q.then is not None else got
+                    got = (got, got) if getattr(q, "then", None) is not None else got
                     try:
                         ok = q.judge(got, expected, c)[0]
                     except Exception:
