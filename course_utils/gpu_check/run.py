@@ -87,6 +87,39 @@ def full_float32() -> Iterator[None]:
         torch.set_float32_matmul_precision(saved[2])
 
 
+#: Layers whose output :func:`emulated_rounding` perturbs: where another device's kernels sum in another order.
+_EMULATED = (torch.nn.Conv2d, torch.nn.Linear, torch.nn.RNNBase, torch.nn.modules.batchnorm._BatchNorm)
+
+
+def _perturb(value, rel: float, gen: torch.Generator):
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value * (1 + rel * torch.randn(value.shape, generator=gen, dtype=value.dtype))
+    if isinstance(value, tuple) and not hasattr(value, "_fields"):     # (out, h) or (h, c); not a PackedSequence
+        return tuple(_perturb(v, rel, gen) for v in value)
+    return value
+
+
+@contextlib.contextmanager
+def emulated_rounding(rel: float | None, seed: int = 0) -> Iterator[None]:
+    """Within the block, multiply the output of every convolution, linear, recurrent and batch-norm layer by
+    ``1 + rel * N(0, 1)`` (a fixed-seed CPU generator): a model, on the CPU, of another device whose kernels
+    round differently (float32 sums of a few hundred terms in another order differ by about 1e-7 to 1e-6
+    relative). The perturbation is part of the graph, so gradients are perturbed too. ``None``: nothing."""
+    if not rel:
+        yield
+        return
+    gen = torch.Generator().manual_seed(seed)
+
+    def hook(module: torch.nn.Module, args, output):
+        return _perturb(output, rel, gen) if isinstance(module, _EMULATED) else None
+
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
 def _warm_up(device: torch.device) -> None:
     """Start CUDA, cuBLAS and cuDNN (convolution and the three recurrent cells) before anything is timed."""
     if device.type != "cuda":
@@ -101,8 +134,8 @@ def _warm_up(device: torch.device) -> None:
     _sync(device)
 
 
-def _timed(path: Path, device: torch.device, threads: int | None) -> tuple[dict, float]:
-    with _threads(threads):
+def _timed(path: Path, device: torch.device, threads: int | None, emulate: float | None = None) -> tuple[dict, float]:
+    with _threads(threads), emulated_rounding(emulate):
         _sync(device)
         t0 = time.perf_counter()
         result = path.run(device)
@@ -112,7 +145,7 @@ def _timed(path: Path, device: torch.device, threads: int | None) -> tuple[dict,
 
 def run_checks(device: str | torch.device, *, quick: bool = False, groups: Sequence[str] = GROUPS,
                threads: int | None = None, progress: Callable[[PathReport], Any] | None = None,
-               keep_results: bool = False) -> list[PathReport]:
+               keep_results: bool = False, emulate_rounding: float | None = None) -> list[PathReport]:
     """Run every path of ``groups`` on the CPU (reference) and on ``device``; return one report per path.
 
     - device: ``"cuda"``, ``"cuda:N"`` or ``"cpu"`` (then the other side is the CPU with ``threads`` threads,
@@ -120,11 +153,14 @@ def run_checks(device: str | torch.device, *, quick: bool = False, groups: Seque
     - quick: the reduced set (smaller inputs, fewer steps) the test suite runs
     - progress: called with each finished :class:`PathReport` (e.g. to print a line as it goes)
     - keep_results: keep both sides' raw results in ``PathReport.results``
+    - emulate_rounding: with ``device="cpu"``, the second side runs under :func:`emulated_rounding` of this size
     """
     from ..runtime import limit_threads
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(no_cuda_message())
+    if emulate_rounding is not None and (dev.type != "cpu" or not emulate_rounding > 0):
+        raise ValueError("emulate_rounding is a positive relative size, for device='cpu' only")
     limit_threads()                                    # the reference: the course's own thread setting
     other_threads = None
     if dev.type == "cpu":
@@ -141,7 +177,7 @@ def run_checks(device: str | torch.device, *, quick: bool = False, groups: Seque
                         with quiet():
                             path.prepare()
                     ref, report.ref_seconds = _timed(path, torch.device("cpu"), None)
-                    other, report.other_seconds = _timed(path, dev, other_threads)
+                    other, report.other_seconds = _timed(path, dev, other_threads, emulate_rounding)
                     report.measures = path.compare(ref, other)
                     if keep_results:
                         report.results = (ref, other)
@@ -209,12 +245,14 @@ def format_table(reports: list[PathReport], ref_name: str, other_name: str) -> s
     return "\n".join([fmt(head), "  ".join("-" * w for w in widths), *map(fmt, rows)])
 
 
-def _header(dev: torch.device, other_threads: int | None, quick: bool) -> str:
+def _header(dev: torch.device, other_threads: int | None, quick: bool, emulate: float | None = None) -> str:
     if dev.type == "cuda":
         other = (f"{dev} ({torch.cuda.get_device_name(dev)}, CUDA {torch.version.cuda}, "
                  f"cuDNN {torch.backends.cudnn.version()})")
     else:
         other = f"the CPU with {other_threads} torch thread(s)"
+        if emulate:
+            other += f" and every layer's output perturbed by {emulate:g} relative (emulated rounding)"
     return (f"gpu-check: CPU ({platform.machine()}, {torch.get_num_threads()} torch thread(s)) against {other}; "
             f"torch {torch.__version__}, float32 with TF32 off, {'quick' if quick else 'full'} set\n"
             "Same weights and inputs on both sides (copied from the CPU); ratio = CPU time / other time.")
@@ -231,6 +269,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"only these groups ({', '.join(GROUPS)})")
     parser.add_argument("--threads", type=int, help="with --device cpu: torch threads of the second side "
                                                     "(default: all usable cores, at least 2)")
+    parser.add_argument("--emulate-rounding", type=float, metavar="REL",
+                        help="with --device cpu: the second side multiplies every convolution, linear, recurrent "
+                             "and batch-norm output by 1 + REL * N(0, 1), a model of another device's rounding "
+                             "(e.g. 1e-6)")
     parser.add_argument("--json", metavar="FILE", help="also write the reports as JSON")
     parser.add_argument("--tolerances", action="store_true", help="print the tolerance table (Markdown) and exit")
     args = parser.parse_args(argv)
@@ -239,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be a positive number")
+    if args.emulate_rounding is not None and not (args.emulate_rounding > 0 and args.device == "cpu"):
+        parser.error("--emulate-rounding takes a positive relative size, with --device cpu")
     try:
         dev = torch.device(args.device)
     except RuntimeError:
@@ -253,13 +297,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..runtime import limit_threads
     limit_threads()
     other_threads = (args.threads or max(2, _usable_cores())) if dev.type == "cpu" else None
-    print(_header(dev, other_threads, args.quick), flush=True)
+    print(_header(dev, other_threads, args.quick, args.emulate_rounding), flush=True)
 
     def progress(r: PathReport) -> None:
         state = "skip" if r.skip else ("ok" if r.ok else "FAIL")
         print(f"  {state:4s} {r.group}: {r.name}", file=sys.stderr, flush=True)
 
-    reports = run_checks(dev, quick=args.quick, groups=args.only or GROUPS, threads=args.threads, progress=progress)
+    reports = run_checks(dev, quick=args.quick, groups=args.only or GROUPS, threads=args.threads, progress=progress,
+                         emulate_rounding=args.emulate_rounding)
     ref_name, other_name = side_names(dev, args.threads)
     print()
     print(format_table(reports, ref_name, other_name))
@@ -278,6 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"device": str(dev), "reference": ref_name, "other": other_name, "quick": args.quick,
+                       "emulate_rounding": args.emulate_rounding,
                        "torch": torch.__version__, "cuda": torch.version.cuda,
                        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor(),
                        "tolerances": {k: {"what": t.what, "limit": t.limit} for k, t in TOLERANCES.items()},
