@@ -96,6 +96,10 @@ def test_edition_has_no_answers(edition):
     assert not (out / "solutions").exists() and not (out / "benchmarks").exists()
     assert not (out / "tests" / "mutants").exists() and not (out / "tests" / "hostile").exists()
     assert report.bytes > 0 and "MiB" in report.summary()
+    # what a hub or Binder needs to build the edition (binder/ reads the constraints and installs the package)
+    for needed in ("binder/postBuild", "binder/requirements.txt", "requirements/constraints.txt", "pyproject.toml",
+                   "course_utils/delivery/exchange.py", "data/cnn", "data/corpora"):
+        assert (out / needed).exists(), needed
     begin = re.compile(r"^\s*### BEGIN SOLUTION\s*$", re.M)
     for f in out.rglob("*"):
         if f.is_file() and f.suffix in (".py", ".ipynb", ".md", ".json", ".txt"):

@@ -35,7 +35,7 @@ __all__ = ["ReleaseError", "ReleaseReport", "build_release", "solution_lines", "
 _LABS_PKG = Path("course_utils/grader/labs")
 _SKIP_DIRS = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache", "cache"}
 _TOP_FILES = ("pyproject.toml", "environment.yml", "LICENSE")
-_TOP_DIRS = ("course_utils", "lectures", "labs", "data", "requirements")
+_TOP_DIRS = ("course_utils", "lectures", "labs", "data", "requirements", "binder")   # binder/: repo2docker for Binder and hubs
 _SOLUTION_LINE = re.compile(r"^\s*### (BEGIN|END) SOLUTION\s*$", re.M)
 
 
