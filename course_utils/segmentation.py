@@ -17,6 +17,7 @@ Boxes are ``(top, left, bottom, right)``, bottom/right exclusive (as :class:`cou
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -83,7 +84,10 @@ def saliency_segmentation(saliency: np.ndarray, image: np.ndarray | None = None,
     markers = np.zeros(s.shape, dtype=np.int32)
     markers[smooth <= np.quantile(smooth, bg_quantile)] = 2
     markers[smooth >= np.quantile(smooth, fg_quantile)] = 1
-    labels = random_walker(image, markers, beta=beta, mode="cg_j", tol=1e-4)
+    with warnings.catch_warnings():
+        # the conjugate-gradient solution may leave [0, 1] by a little; only its argmax (the label) is used
+        warnings.filterwarnings("ignore", message="The probability range is outside", category=UserWarning)
+        labels = random_walker(image, markers, beta=beta, mode="cg_j", tol=1e-4)
     return _component_at_max(labels == 1, smooth)
 
 
