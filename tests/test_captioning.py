@@ -233,6 +233,8 @@ def test_torch_model_image_paths():
     v = m.code(X)
     assert torch.allclose(v.mean(0), torch.zeros(7), atol=1e-5) and torch.allclose(v.std(0, unbiased=False),
                                                                                   torch.ones(7), atol=1e-3)
+    raw = cap.CaptionModel(6, (7,), conditioning="h0", dropout=0.0, standardize=False).train()
+    assert torch.equal(raw.code(X), X)                        # standardize=False: the code as it is
     with pytest.raises(ValueError, match="conditioning"):
         cap.CaptionModel(6, (7,), conditioning="every_step")
 
