@@ -19,7 +19,7 @@ __all__ = ["course_files", "requirements_txt", "TORCH_CPU_INDEX", "TORCH_PIN"]
 
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 TORCH_PIN = "torch==2.13.0"
-_SKIP = {"__pycache__", ".ipynb_checkpoints", "_recorded"}
+_SKIP = {"__pycache__", ".ipynb_checkpoints", "_recorded", "gpu_check"}   # gpu_check: an instructor tool
 
 
 def requirements_txt(root: Path = COURSE_ROOT) -> str:

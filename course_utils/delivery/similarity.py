@@ -158,7 +158,7 @@ def references(lab_id: str, root: Path = COURSE_ROOT) -> list[Submission]:
     """The course's own code a student could paste: every ``course_utils`` module and the lab's solution blocks."""
     refs = []
     for p in sorted((root / "course_utils").rglob("*.py")):
-        if "__pycache__" in p.parts or "grader" in p.parts or "delivery" in p.parts:
+        if "__pycache__" in p.parts or "grader" in p.parts or "delivery" in p.parts or "gpu_check" in p.parts:
             continue
         refs.append(Submission(f"course_utils/{p.relative_to(root / 'course_utils')}", lab_id,
                                p.read_text(encoding="utf-8"), "library"))
