@@ -93,6 +93,36 @@ def progress_text(states: dict[str, dict], model_id: str, width: int = 10) -> st
     return f"{left}|{'█' * filled}{' ' * (width - filled)}|{right}"
 
 
+MAX_FIGURE_COLOURS = 1024
+
+
+def compact_png(b64: str) -> str:
+    """A figure's PNG (base64), stored smaller: re-encoded with zlib's best effort and, for a figure of at most
+    ``MAX_FIGURE_COLOURS`` colours (lines, text, heatmaps drawn from a 256-entry colormap: the extra colours are
+    anti-aliasing), as a 256-colour palette without dithering. Images with more colours (photographs, smooth
+    gradients) are only re-encoded. Returns the input when the result would not be smaller."""
+    import base64
+    import binascii
+    import io
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        raw = base64.b64decode(b64)
+        image = Image.open(io.BytesIO(raw))
+        image.load()
+    except (binascii.Error, ValueError, OSError, UnidentifiedImageError):
+        return b64
+    rgb = image.convert("RGB")
+    colours = rgb.getcolors(MAX_FIGURE_COLOURS)
+    if colours is not None and len(colours) > 256:
+        image = rgb.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    out = io.BytesIO()
+    image.save(out, "PNG", optimize=True)
+    small = base64.b64encode(out.getvalue()).decode("ascii")
+    return small if len(small) < len(b64.replace("\n", "")) else b64
+
+
 def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """Make a notebook's on-disk form deterministic, small and readable before it runs (in place, also returned).
 
@@ -102,6 +132,7 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
       the figure it rendered for the initial values;
     - a tqdm progress bar keeps the text of its final state (``100%|██████████| 570/570 ...``),
       read from the widget state nbclient recorded, instead of the ``0%`` of its first display;
+    - figures are stored compactly (:func:`compact_png`: at most 256 colours for a line-art figure);
     - per-cell execution timing is dropped; cell ids and other outputs are kept.
     """
     states = _widget_states(nb)
@@ -115,6 +146,8 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
                 if not data:
                     continue
                 data.pop(WIDGET_STATE, None)
+                if isinstance(data.get("image/png"), str):
+                    data["image/png"] = compact_png(data["image/png"])
                 view = data.get(WIDGET_VIEW)
                 if view is None:
                     continue
