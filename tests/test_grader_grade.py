@@ -114,6 +114,7 @@ def test_bad_input_is_refused_with_a_clear_message(tmp_path: Path) -> None:
 def test_submit_grades_the_saved_notebook_found_from_the_session(tmp_path: Path, monkeypatch, capsys) -> None:
     path = toy.write_lab(tmp_path / "work" / "90_toy_lab.ipynb", toy.SOLUTION)
     monkeypatch.setenv("JPY_SESSION_NAME", str(path))
+    monkeypatch.setenv("COURSE_STUDENT_ID", "alice")          # submit() records under the runner's own id only
     r = submit_notebook("90_toy", student="alice")
     out = capsys.readouterr().out
     assert r is not None and r.total == 4 and r.student == "alice"
@@ -125,10 +126,11 @@ def test_submit_grades_the_saved_notebook_found_from_the_session(tmp_path: Path,
     assert "not lab 90_toy" in capsys.readouterr().out
 
 
-def test_student_submit_is_wired_to_the_grader(tmp_path: Path) -> None:
+def test_student_submit_is_wired_to_the_grader(tmp_path: Path, monkeypatch) -> None:
     from course_utils.grader import for_lab
     _, submit = for_lab("90_toy")
-    assert submit(path=str(toy.write_lab(tmp_path / "90_toy_lab.ipynb", toy.BLANK)), student="bob") is None
+    monkeypatch.setenv("COURSE_STUDENT_ID", "bob")
+    assert submit(path=str(toy.write_lab(tmp_path / "90_toy_lab.ipynb", toy.BLANK))) is None
     from course_utils.grader.gradebook import Gradebook
     rows = [row for row in Gradebook().rows() if row["student"] == "bob"]
     assert len(rows) == 1 and rows[0]["total"] == 0
