@@ -42,7 +42,7 @@ RUN_ALL_SKIPPED = {   # nbval runs these headless; in the browser they would pus
     "02_adversarial": "trains a second CNN and runs adversarial training",
     "04_min_char_rnn": "trains min-char-rnn for about 30 s",
     "06_lstm_gates": "trains a char-LSTM for about 2.5 minutes",
-    "07_image_captioning": "trains two caption decoders for about a minute",
+    "07_image_captioning": "trains four caption decoders for about a minute and a half",
     "08b_char_rnn_practice": "trains a char-LSTM twice (interrupt and resume)",
 }
 FULL = os.environ.get("COURSE_BROWSER_FULL") == "1"
