@@ -203,9 +203,13 @@ def _q1_cases(rng: np.random.Generator) -> list[Case]:
     cases = []
     for rule in RULES:
         for shape in [(7,), (3, 4), (2, 3, 5, 4)]:
-            f, R = rng.normal(size=shape), rng.normal(size=shape)
-            f.flat[::3] = 0.0                                           # a ReLU passes nothing back where f == 0
-            cases.append(_case("relu_backward", {"f": f, "R": R, "rule": rule}, label=f"rule={rule}, shape {shape}"))
+            while True:   # an answer of all zeros would reward returning zeros: draw again (guided rule, small f)
+                f, R = rng.normal(size=shape), rng.normal(size=shape)
+                f.flat[::3] = 0.0                                       # a ReLU passes nothing back where f == 0
+                case = _case("relu_backward", {"f": f, "R": R, "rule": rule}, label=f"rule={rule}, shape {shape}")
+                if np.any(_q1_reference(case)):
+                    break
+            cases.append(case)
     return cases
 
 
@@ -237,10 +241,21 @@ def _q2_cases(rng: np.random.Generator) -> list[Case]:
     for C, H, W, D, K in _shapes(rng, 2):
         net = _net(rng, C, H, W, D, K)
         for rule in RULES:
-            kw = {"x": rng.uniform(-1, 1, (C, H, W)), **net, "c": int(rng.integers(K)), "rule": rule}
+            while True:   # dS_c/dx all zeros (the rule passes nothing back) would reward returning zeros: draw again
+                kw = {"x": rng.uniform(-1, 1, (C, H, W)), **net, "c": int(rng.integers(K)), "rule": rule}
+                if not _dead_gradient(kw):
+                    break
+                net = _net(rng, C, H, W, D, K)
             cases.append(_case("input_gradient", kw, label=f"C={C}, H={H}, W={W}, D={D}, K={K}, rule={rule}",
                               provide=_provide("relu_backward")))
     return cases
+
+
+def _dead_gradient(kw: Mapping[str, Any]) -> bool:
+    """Whether the rule passes nothing back through the hidden layer, so that dS_c/dx is all zeros."""
+    a, R = kw["W1"] @ np.ravel(kw["x"]) + kw["b1"], kw["W2"][int(kw["c"])]
+    mask = {"backprop": a > 0, "deconvnet": R > 0, "guided": (a > 0) & (R > 0)}[kw["rule"]]
+    return not np.any(mask * R)
 
 
 # ---------------------------------------------------------------- q3: saliency_map
@@ -298,11 +313,19 @@ def _q4_cases(rng: np.random.Generator) -> list[Case]:
     for C, H, W, D, K in _shapes(rng, 3)[1:]:
         patch = int(rng.integers(1, min(H, W) + 1))
         stride = int(rng.integers(1, patch + 1))
-        kw = {"x": rng.uniform(0, 1, (C, H, W)), **_net(rng, C, H, W, D, K), "c": int(rng.integers(K)),
-              "patch": patch, "stride": stride}
-        cases.append(_case("occlusion_map", kw, label=f"C={C}, H={H}, W={W}, patch={patch}, stride={stride}"))
-    kw = {"x": rng.uniform(0, 1, (1, 7, 7)), **_net(rng, 1, 7, 7, 5, 3), "c": 1, "patch": 3, "stride": 2}
-    cases.append(_case("occlusion_map", kw, label="a stride that does not tile the image"))
+        while True:   # a network that ignores every occluded pixel (map all zeros) would reward zeros: draw again
+            kw = {"x": rng.uniform(0, 1, (C, H, W)), **_net(rng, C, H, W, D, K), "c": int(rng.integers(K)),
+                  "patch": patch, "stride": stride}
+            case = _case("occlusion_map", kw, label=f"C={C}, H={H}, W={W}, patch={patch}, stride={stride}")
+            if np.any(_q4_reference(case)):
+                break
+        cases.append(case)
+    while True:
+        kw = {"x": rng.uniform(0, 1, (1, 7, 7)), **_net(rng, 1, 7, 7, 5, 3), "c": 1, "patch": 3, "stride": 2}
+        case = _case("occlusion_map", kw, label="a stride that does not tile the image")
+        if np.any(_q4_reference(case)):
+            break
+    cases.append(case)
     return cases
 
 
@@ -360,7 +383,14 @@ def _q6_public(ns: Mapping[str, Any]) -> None:
 
 def _q6_cases(rng: np.random.Generator) -> list[Case]:
     shapes = [(1, 1, 1), (2, 3, 5), (4, 1, 7)] + [tuple(int(v) for v in rng.integers(1, [9, 8, 8])) for _ in range(3)]
-    return [_case("gram_matrix", {"F": np.maximum(rng.normal(size=s), 0)}, label=f"F of shape {s}") for s in shapes]
+    cases = []
+    for s in shapes:
+        while True:   # features all zero (a small F after the ReLU may be) give G = 0, as zeros would: draw again
+            F = np.maximum(rng.normal(size=s), 0)
+            if F.any():
+                break
+        cases.append(_case("gram_matrix", {"F": F}, label=f"F of shape {s}"))
+    return cases
 
 
 def _q7_reference(case: Case) -> float:
