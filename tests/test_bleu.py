@@ -83,9 +83,12 @@ def _lab7_judged(question_id, fn, seed=11):
     question = next(q for q in lab.LAB.questions if q.id == question_id)
     failed, messages = 0, []
     for case in question.make_cases(np.random.default_rng(seed)):
-        kwargs = copy.deepcopy(case.kwargs)
-        out = fn(**kwargs)
-        got = (out, {k: kwargs[k] for k in case.returns_kwargs}) if case.returns_kwargs else out
+        answers = []
+        for call in lab._subcases(case):                 # a paired case is two calls, judged together
+            kwargs = copy.deepcopy(call.kwargs)
+            out = fn(**kwargs)
+            answers.append((out, {k: kwargs[k] for k in call.returns_kwargs}) if call.returns_kwargs else out)
+        got = answers if case.func == "grader_calls" else answers[0]
         ok, msg = question.compare(got, question.reference(case), case)
         failed += not ok
         messages += [] if ok else [msg]

@@ -1355,7 +1355,10 @@ def _trivial_answers(case, expected) -> dict[str, object]:
                               "zeros": _zeros_like(expected), "first input": next(iter(case.kwargs.values()), None)}
     shared = getattr(case, "shared", ())
     if case.returns_kwargs or shared:
-        out["no change"] = (None, {k: case.kwargs[k] for k in (*case.returns_kwargs, *shared)})
+        back = {k: case.kwargs[k] for k in (*case.returns_kwargs, *shared)}
+        # the same answers from a student who also leaves the inputs as they were (what a careful one would do)
+        out.update({f"{name}, inputs unchanged": (value, back) for name, value in list(out.items())})
+        out["no change"] = (None, back)
     return out
 
 

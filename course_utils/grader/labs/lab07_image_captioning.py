@@ -165,6 +165,65 @@ def _tol(tol: float) -> Callable[[Any, Any, Case], tuple[bool, str]]:
     return lambda got, expected, case: compare_close(got, expected, tol)
 
 
+# ---------------------------------------------------------------- pairs: no credit for a trivial answer
+
+_CALLS_SOURCE = '''
+def grader_calls(func, calls, returns):
+    """The student's ``func`` called once per kwargs dict of ``calls``: for each call, the answer and the
+    arguments named in ``returns`` as they are after the call."""
+    out = []
+    for kwargs in calls:
+        value = student_namespace[func](**kwargs)
+        out.append((value, {name: kwargs[name] for name in returns}))
+    return out
+'''
+
+
+def _paired(edge: Case, other: Case) -> Case:
+    """One hidden test made of two calls: an edge case whose right answer a trivial one (0, zeros) matches, so it
+    would pass alone, and an ordinary case of the same function. It passes only when both answers are right and
+    both calls leave their inputs unchanged (as :func:`course_utils.grader.labs._common.paired`, keeping each
+    call's ``returns_kwargs`` and ``provide``)."""
+    assert edge.func == other.func and edge.returns_kwargs == other.returns_kwargs and edge.provide == other.provide
+    return Case("grader_calls", {"func": edge.func, "calls": [edge.kwargs, other.kwargs],
+                                 "returns": list(edge.returns_kwargs)},
+                label=f"{edge.label} (with {other.label})",
+                provide=(("grader_calls", _CALLS_SOURCE), *edge.provide))
+
+
+def _subcases(case: Case) -> list[Case]:
+    """The single calls a :func:`_paired` case is made of (``[case]`` for any other case)."""
+    if case.func != "grader_calls":
+        return [case]
+    k = case.kwargs
+    return [Case(k["func"], kw, returns_kwargs=tuple(k["returns"])) for kw in k["calls"]]
+
+
+def _pair_reference(reference: Callable[[Case], Any]) -> Callable[[Case], Any]:
+    """A question's reference that answers a :func:`_paired` case with the list of its calls' answers."""
+    def ref(case: Case) -> Any:
+        if case.func != "grader_calls":
+            return reference(case)
+        return [reference(c) for c in _subcases(case)]
+    return ref
+
+
+def _pair_judge(judge: Callable[[Any, Any, Case], tuple[bool, str]]) -> Callable[[Any, Any, Case], tuple[bool, str]]:
+    """A question's ``compare`` that judges each call of a :func:`_paired` case with ``judge``; all must pass."""
+    def compare(got: Any, expected: Any, case: Case) -> tuple[bool, str]:
+        if case.func != "grader_calls":
+            return judge(got, expected, case)
+        subs = _subcases(case)
+        if not isinstance(got, (list, tuple)) or len(got) != len(subs):
+            return False, f"expected the answers of {len(subs)} calls, got {type(got).__name__}"
+        for i, (g, e, c) in enumerate(zip(got, expected, subs)):
+            ok, msg = judge(g, e, c)
+            if not ok:
+                return False, f"call {i + 1} of {len(subs)}: {msg}"
+        return True, "ok"
+    return compare
+
+
 # ---------------------------------------------------------------- references
 
 def _embed_backward(dout: np.ndarray, x: np.ndarray, V: int) -> np.ndarray:
@@ -324,7 +383,19 @@ def _q3_cases(rng: np.random.Generator) -> list[Case]:
                                                     "y": rng.integers(V, size=(N, T)),
                                                     "mask": rng.random((N, T)) < p},
                           label=f"N={N}, T={T}, V={V}, {int(p * 100)}% of the steps kept"))
+    # no step kept: loss 0 and dx all zeros, which a trivial answer gives; paired with an ordinary call
+    cases[-1] = _paired(cases[-1], _q3_partner(rng))
     return cases
+
+
+def _q3_partner(rng: np.random.Generator) -> Case:
+    """An ordinary ``temporal_softmax_loss`` call (N=3, T=4, V=5) that keeps at least one step."""
+    while True:
+        mask = rng.random((3, 4)) < 0.6
+        if mask.any():
+            return _case("temporal_softmax_loss", {"x": rng.normal(0, 2, size=(3, 4, 5)),
+                                                   "y": rng.integers(5, size=(3, 4)), "mask": mask},
+                         label="N=3, T=4, V=5, 60% of the steps kept")
 
 
 def _q3_reference(case: Case) -> tuple:
@@ -549,14 +620,25 @@ def _q7_cases(rng: np.random.Generator) -> list[Case]:
     short_refs = [["a b c d e".split()], ["f g h i".split()]]
     cases.append(_case("corpus_bleu", {"references": short_refs, "hypotheses": ["a b c".split(), "f g h i".split()],
                                       "max_n": 4}, label="hypotheses shorter than the references"))
-    cases.append(_case("corpus_bleu", {"references": [["a b c".split()], ["d e".split()]],
-                                      "hypotheses": ["a b".split(), ["d"]], "max_n": 3},
-                      label="every hypothesis shorter than n words"))
+    short = _case("corpus_bleu", {"references": [["a b c".split()], ["d e".split()]],
+                                 "hypotheses": ["a b".split(), ["d"]], "max_n": 3},
+                  label="every hypothesis shorter than n words")
+    cases.append(_paired(short, _q7_partner(rng)))    # BLEU 0 there, as a constant 0: paired with an ordinary call
     for n, vocab, max_n in [(12, 8, 4), (25, 10, 2), (18, 6, 4)]:
         refs, hyps = _corpus_lengths(rng, n, vocab)
         cases.append(_case("corpus_bleu", {"references": refs, "hypotheses": hyps, "max_n": max_n},
                            label=f"{n} hypotheses with references of different lengths, BLEU-{max_n}"))
     return cases
+
+
+def _q7_partner(rng: np.random.Generator) -> Case:
+    """An ordinary ``corpus_bleu`` call (10 hypotheses, BLEU-3) whose score is not 0."""
+    while True:
+        refs, hyps = _corpus(rng, 10, 6)
+        case = _case("corpus_bleu", {"references": refs, "hypotheses": hyps, "max_n": 3},
+                     label="10 hypotheses, BLEU-3")
+        if _q7_reference(case) > 0:
+            return case
 
 
 def _q7_reference(case: Case) -> float:
@@ -680,8 +762,8 @@ LAB = LabSpec(
         Question("q2", "word_embedding_backward: gradient of the embedding matrix", 2, ("word_embedding_backward",),
                  _q2_public, _q2_cases, _q2_reference, compare=_judge("q2", _tol(1e-8))),
         Question("q3", "temporal_softmax_loss: softmax loss over time with a <NULL> mask", 2, ("temporal_softmax_loss",),
-                 _q3_public, _q3_cases, _q3_reference,
-                 compare=_judge("q3", named_compare(("loss", "dx"), 1e-7))),
+                 _q3_public, _q3_cases, _pair_reference(_q3_reference),
+                 compare=_pair_judge(_judge("q3", named_compare(("loss", "dx"), 1e-7)))),
         Question("q4", "captioning_loss: the captioning model's teacher-forced loss", 2, ("captioning_loss",),
                  _q4_public, _q4_cases, _q4_reference, compare=_judge("q4", _tol(1e-7))),
         Question("q5", "greedy_decode: the most probable word until <END>", 2, ("greedy_decode",),
@@ -689,6 +771,7 @@ LAB = LabSpec(
         Question("q6", "beam_search: the best caption a beam of width k finds", 3, ("beam_search",),
                  _q6_public, _q6_cases, _q6_reference, compare=_judge("q6", _beam_compare)),
         Question("q7", "corpus_bleu: BLEU-1..4 of a corpus", 2, ("corpus_bleu",),
-                 _q7_public, _q7_cases, _q7_reference, compare=_judge("q7", _tol(1e-8))),
+                 _q7_public, _q7_cases, _pair_reference(_q7_reference),
+                 compare=_pair_judge(_judge("q7", _tol(1e-8)))),
     ),
 )
