@@ -54,6 +54,7 @@ FULL = (
     "tests/test_grader_breaches.py::test_a_constant_sampler_scores_zero_on_every_case_whatever_the_seed",
     "tests/test_grader_breaches.py::test_odd_file_names_and_deep_folders_do_not_stop_the_batch",
     "tests/test_attribution.py::test_occlusion_equals_captum",
+    "tests/test_widgets_live.py::test_frontend_shows_returned_and_pyplot_figures_and_rerenders",   # 67 s quiet
 )
 
 
