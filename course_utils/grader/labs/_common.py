@@ -154,3 +154,26 @@ def judge_pairs(reference: Callable[[Case], Any], compare: Callable[[Any, Any, C
                 return False, f"call {i + 1} of {len(expected)}: {msg}"
         return True, "ok"
     return ref, cmp
+
+
+def same_as_sent(after: Any, sent: Any) -> bool:
+    """Whether an argument came back exactly as the grader sent it (structure, shapes and values bit for bit)."""
+    import numpy as np
+    if isinstance(sent, np.ndarray):
+        if not isinstance(after, np.ndarray) or after.shape != sent.shape or after.dtype.kind not in "biuf":
+            return False
+        return bool(np.array_equal(after.astype(np.float64), sent.astype(np.float64), equal_nan=True))
+    if isinstance(sent, dict):
+        return isinstance(after, dict) and set(after) == set(sent) and all(same_as_sent(after[k], sent[k]) for k in sent)
+    if isinstance(sent, (list, tuple)):
+        return isinstance(after, (list, tuple)) and len(after) == len(sent) and all(map(same_as_sent, after, sent))
+    return type(after) is type(sent) and after == sent
+
+
+def changed_inputs(got: Any, case: Case) -> list[str]:
+    """Arguments the student's function changed in place: those of ``case.returns_kwargs`` that did not come back
+    (``got`` is ``(value, {name: argument after the call})``) exactly as sent. Empty when the case sends none back."""
+    if not case.returns_kwargs:
+        return []
+    after = got[1] if isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], dict) else {}
+    return [name for name in case.returns_kwargs if not same_as_sent(after.get(name), case.kwargs[name])]

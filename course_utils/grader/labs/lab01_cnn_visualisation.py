@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..spec import Case, CheckFailed, LabSpec, Question, compare_close, expect_close
-from ._common import blame_earlier
+from ._common import blame_earlier, changed_inputs as _changed_inputs, same_as_sent as _same
 
 LAB_ID = "01_cnn_visualisation"
 RULES = ("backprop", "deconvnet", "guided")
@@ -123,23 +123,6 @@ def _array_kwargs(kwargs: Mapping[str, Any]) -> tuple[str, ...]:
 def _case(func: str, kwargs: dict[str, Any], **extra: Any) -> Case:
     """A hidden case whose array arguments come back after the call, to be compared with what was sent."""
     return Case(func, kwargs, returns_kwargs=_array_kwargs(kwargs), **extra)
-
-
-def _same(after: Any, sent: Any) -> bool:
-    """Whether an argument came back exactly as the grader sent it (same shape, same values bit for bit)."""
-    if isinstance(sent, list):
-        return isinstance(after, (list, tuple)) and len(after) == len(sent) and all(map(_same, after, sent))
-    if not isinstance(after, np.ndarray) or after.shape != sent.shape or after.dtype.kind not in "biuf":
-        return False
-    return bool(np.array_equal(after.astype(np.float64), sent.astype(np.float64), equal_nan=True))
-
-
-def _changed_inputs(got: Any, case: Case) -> list[str]:
-    """Arguments the student's function changed in place (empty when none, or when the case sends none back)."""
-    if not case.returns_kwargs:
-        return []
-    after = got[1] if isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], dict) else {}
-    return [name for name in case.returns_kwargs if not _same(after.get(name), case.kwargs[name])]
 
 
 def _judge(qid: str, tol: float, compare=None):

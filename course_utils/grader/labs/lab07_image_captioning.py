@@ -31,7 +31,7 @@ import numpy as np
 
 from ... import bleu, rnn
 from ..spec import Case, CheckFailed, LabSpec, Question, compare_close, expect_close
-from ._common import EARLIER_NOTE, named_compare
+from ._common import EARLIER_NOTE, changed_inputs as _changed_inputs, named_compare, same_as_sent as _same
 
 LAB_ID = "07_image_captioning"
 
@@ -112,27 +112,6 @@ def _returned(value: Any) -> bool:
 def _case(func: str, kwargs: dict[str, Any], **extra: Any) -> Case:
     """A hidden case whose changeable arguments come back after the call, to be compared with what was sent."""
     return Case(func, kwargs, returns_kwargs=tuple(k for k, v in kwargs.items() if _returned(v)), **extra)
-
-
-def _same(after: Any, sent: Any) -> bool:
-    """Whether an argument came back exactly as the grader sent it (structure, shapes and values bit for bit)."""
-    if isinstance(sent, np.ndarray):
-        if not isinstance(after, np.ndarray) or after.shape != sent.shape or after.dtype.kind not in "biuf":
-            return False
-        return bool(np.array_equal(after.astype(np.float64), sent.astype(np.float64), equal_nan=True))
-    if isinstance(sent, dict):
-        return isinstance(after, dict) and set(after) == set(sent) and all(_same(after[k], sent[k]) for k in sent)
-    if isinstance(sent, (list, tuple)):
-        return isinstance(after, (list, tuple)) and len(after) == len(sent) and all(map(_same, after, sent))
-    return type(after) is type(sent) and after == sent
-
-
-def _changed_inputs(got: Any, case: Case) -> list[str]:
-    """Arguments the student's function changed in place (empty when none, or when the case sends none back)."""
-    if not case.returns_kwargs:
-        return []
-    after = got[1] if isinstance(got, tuple) and len(got) == 2 and isinstance(got[1], dict) else {}
-    return [name for name in case.returns_kwargs if not _same(after.get(name), case.kwargs[name])]
 
 
 def _judge(qid: str, base: Callable[[Any, Any, Case], tuple[bool, str]]):
